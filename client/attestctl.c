@@ -4,7 +4,9 @@
 #include <sysexits.h>
 
 #include "client/commands.h"
+#ifndef ATTESTCTL_STATIC
 #include "daemon/log.h"
+#endif
 
 struct command {
         const char *group;      /* first word, or NULL for one-word commands */
@@ -14,6 +16,14 @@ struct command {
 };
 
 static const struct command commands[] = {
+        { NULL, "verdict", online_verdict_main, "print the node's verdict (exit 0 trusted, 1 untrusted, 2 unknown)" },
+        { NULL, "wait", online_wait_main, "wait until the node is trusted (init-container gate)" },
+        { NULL, "token", online_token_main, "print the current MAA token (authorized callers)" },
+        { NULL, "attest", online_attest_main, "fresh attestation bound to --nonce (authorized callers)" },
+        { NULL, "status", online_status_main, "print the daemon's state" },
+#ifndef ATTESTCTL_STATIC
+        /* offline tools: not in the static init-container build */
+#endif
         {}
 };
 
@@ -28,7 +38,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+#ifndef ATTESTCTL_STATIC
         log_setup(LOG_TARGET_TEXT, LOG_WARNING);
+#endif
         if (argc < 2) {
                 usage(stderr);
                 return EX_USAGE;
