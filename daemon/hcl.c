@@ -348,10 +348,6 @@ static int parse_header(struct hcl_report *rep, const uint8_t *buf, size_t len, 
                 return err_set(e, -EPROTONOSUPPORT,
                                "HCL header: version %" PRIu32 " at offset 4 not supported (1 or 2)", rep->version);
         rep->report_size = le32(buf + 8);
-        if (rep->report_size > len)
-                return err_set(e, -EBADMSG,
-                               "HCL header: ReportSize %" PRIu32 " at offset 8 exceeds the %zu-byte buffer (truncated?)",
-                               rep->report_size, len);
         rep->request_type = le32(buf + 12);
         if (len < HCL_RUNTIME_HEADER_OFFSET)
                 return err_set(e, -EBADMSG, "HCL report truncated: %zu bytes, the hardware report ends at %d",
@@ -359,6 +355,10 @@ static int parse_header(struct hcl_report *rep, const uint8_t *buf, size_t len, 
         if (len < HCL_RUNTIME_DATA_OFFSET)
                 return err_set(e, -EBADMSG, "HCL report truncated: %zu bytes, the runtime header ends at %d",
                                len, HCL_RUNTIME_DATA_OFFSET);
+        if (rep->report_size > len)
+                return err_set(e, -EBADMSG,
+                               "HCL header: ReportSize %" PRIu32 " at offset 8 exceeds the %zu-byte buffer (truncated?)",
+                               rep->report_size, len);
         return 0;
 }
 
