@@ -23,6 +23,8 @@ static const struct command commands[] = {
         { NULL, "status", online_status_main, "print the daemon's state" },
 #ifndef ATTESTCTL_STATIC
         /* offline tools: not in the static init-container build */
+        { "inspect", "hcl", inspect_hcl_main, "FILE [--json]: decode an Azure HCL report" },
+        { "inspect", "eventlog", inspect_eventlog_main, "FILE [--json]: decode and replay a TCG event log" },
 #endif
         {}
 };

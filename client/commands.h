@@ -19,4 +19,10 @@ int online_token_main(int argc, char **argv);
 int online_attest_main(int argc, char **argv);
 int online_status_main(int argc, char **argv);
 
+/* attestctl inspect hcl FILE [--json] (client/inspect-hcl.c) */
+int inspect_hcl_main(int argc, char **argv);
+
+/* attestctl inspect eventlog FILE [--json] (client/inspect-eventlog.c) */
+int inspect_eventlog_main(int argc, char **argv);
+
 #endif
