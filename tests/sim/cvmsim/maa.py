@@ -726,7 +726,7 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
     def record(self, status, **kw):
         u = urllib.parse.urlsplit(self.path)
         e = {"service": self.service, "method": self.command, "path": self.path,
-             "route": u.path, "status": status}
+             "route": u.path, "status": status, "body": None}
         e.update(kw)
         self.emu.record(e)
 
@@ -766,7 +766,7 @@ class MaaHandler(BaseHandler):
                 "response_types_supported": ["token", "none"],
                 "revocation_endpoint": url + "/revoke"})
             self.record(200)
-        elif u.path.startswith("/attest/"):
+        elif u.path in ("/attest/AzureGuest", "/attest/SevSnpVm", "/attest/TdxVm"):
             self.refuse(Refusal("http", "method GET not allowed", 405, "MethodNotAllowed"))
         else:
             self.refuse(Refusal("http", "no route for %s" % u.path, 404, "NotFound"))
