@@ -347,7 +347,7 @@ class Sim:
                     self.keys["rogue_ca"] = pki.rsa_key()
                     self.trust["rogue_ca"] = pki.self_signed_ca(
                         "Simulated Global Virtual TPM CA - 03", self.keys["rogue_ca"],
-                        org="untrusted rogue CA")
+                        org="attestd cvm-sim")  # same name as the real CA, other key
                     pki.write(self.path("pki/rogue-ca.pem"), pki.pem(self.trust["rogue_ca"]))
                 der = self.issue_ak_cert(self.trust["rogue_ca"], self.keys["rogue_ca"])
                 self.write_ak_cert(der)
