@@ -298,7 +298,7 @@ def cmd_verify_jwt(a):
     claims = json.loads(unb64u(p64))
     if hdr.get("alg") != "RS256" or hdr.get("typ") != "JWT":
         fail("bad JWT header %r" % hdr)
-    if hdr.get("jku") != a.iss + "/certs":
+    if hdr.get("jku") != (a.jku or a.iss + "/certs"):
         fail("jku %r" % hdr.get("jku"))
     keys = [k for k in jwks["keys"] if k.get("kid") == hdr.get("kid")]
     if len(keys) != 1:
@@ -386,6 +386,26 @@ def cmd_consistency(a):
     print("consistency: %d checks passed" % ok)
 
 
+def cmd_platform(a):
+    """SevSnpVm / TdxVm request body (SPEC models.tsp, CAT encoding)."""
+    d = a.ev
+    h = hcl_split(rd(d, "hcl.bin"))
+    runtime = h["runtime"]
+    if a.mutate == "binding":
+        runtime = runtime.replace(b'"tpm-enabled":true', b'"tpm-enabled":false')
+    body = {"runtimeData": {"data": b64u(runtime), "dataType": "JSON"}}
+    if a.nonce is not None:
+        body["nonce"] = a.nonce
+    if h["type"] == 2:
+        thim = json.load(open(os.path.join(d, "thim.json")))
+        chain = (thim["vcekCert"] + thim["certificateChain"]).encode()
+        body["report"] = b64u(json.dumps({"SnpReport": b64u(h["hw"]),
+                                          "VcekCertChain": b64u(chain)}).encode())
+    else:
+        body["quote"] = json.load(open(os.path.join(d, "tdquote.json")))["quote"]
+    sys.stdout.write(json.dumps(body))
+
+
 def cmd_runtime(a):
     h = hcl_split(open(a.hcl, "rb").read())
     sys.stdout.write(h["runtime"].decode())
@@ -423,6 +443,7 @@ def main():
     p.add_argument("--jwks", required=True)
     p.add_argument("--iss", required=True)
     p.add_argument("--expect", action="append")
+    p.add_argument("--jku", help="expected jku (default ISS/certs)")
     p.set_defaults(fn=cmd_verify_jwt)
     p = sub.add_parser("claims")
     p.add_argument("--jwt", required=True)
@@ -431,6 +452,11 @@ def main():
     p.add_argument("--ev", required=True)
     p.add_argument("--user-data")
     p.set_defaults(fn=cmd_consistency)
+    p = sub.add_parser("platform")
+    p.add_argument("--ev", required=True)
+    p.add_argument("--nonce")
+    p.add_argument("--mutate")
+    p.set_defaults(fn=cmd_platform)
     p = sub.add_parser("runtime")
     p.add_argument("--hcl", required=True)
     p.set_defaults(fn=cmd_runtime)
