@@ -9,7 +9,7 @@ set -euo pipefail
 t_init
 
 D=$T_TMP/sim
-sim_start "$D" --paravisor-delay-ms 300
+sim_start "$D" --paravisor-delay-ms 800
 EV=$T_TMP/ev
 gather_evidence "$EV"
 
@@ -55,9 +55,15 @@ head -c 64 /dev/urandom >"$T_TMP/ud1"
 UD1=$(xxd -p -c 64 "$T_TMP/ud1" | tr a-f A-F)
 t0=$(date +%s%N)
 tpm2_nvwrite 0x01400002 -C o -i "$T_TMP/ud1"
+tw=$(date +%s%N)
 nv_read_all 0x01400001 "$T_TMP/h0"
-check "report not regenerated immediately (realistic delay)" \
-    bash -c "'$PY' '$GREQ' runtime --hcl '$T_TMP/h0' | grep -q '\"user-data\":\"$(printf '0%.0s' $(seq 128))\"'"
+tr=$(( ($(date +%s%N) - tw) / 1000000 ))
+if [ "$tr" -lt 700 ]; then
+    check "report not regenerated immediately (read back after ${tr} ms < 800 ms delay)" \
+        bash -c "'$PY' '$GREQ' runtime --hcl '$T_TMP/h0' | grep -q '\"user-data\":\"$(printf '0%.0s' $(seq 128))\"'"
+else
+    ok "report not regenerated immediately: inconclusive, the read-back took ${tr} ms (loaded machine)"
+fi
 got=""
 for _ in $(seq 100); do
     nv_read_all 0x01400001 "$T_TMP/h1"
