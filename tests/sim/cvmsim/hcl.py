@@ -1,7 +1,7 @@
 """Azure HCL ("attestation") report, SEV-SNP report, TDX TD report and the
 simulator's TD quote: building, signing, parsing and verifying.
 
-Layouts follow /work/shared/design/AZURE-PROTOCOL.md §2 (all little-endian).
+Layouts follow the protocol brief (shared/design/AZURE-PROTOCOL.md beside the checkout) §2 (all little-endian).
 """
 
 import base64

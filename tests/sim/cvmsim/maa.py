@@ -1,7 +1,7 @@
 """MAA emulator (HTTPS) and IMDS emulator (plain HTTP).
 
 Implements AzureGuest, SevSnpVm, TdxVm, /certs and OpenID metadata as
-/work/shared/design/AZURE-PROTOCOL.md §3-6 describe, verifying evidence for
+the protocol brief (shared/design/AZURE-PROTOCOL.md beside the checkout) §3-6 describe, verifying evidence for
 real, plus the IMDS THIM (VCEK chain) and TD-quote routes (§5.3).
 """
 
