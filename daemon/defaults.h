@@ -2,12 +2,79 @@
 #ifndef ATTESTD_DAEMON_DEFAULTS_H
 #define ATTESTD_DAEMON_DEFAULTS_H
 
-/* --- JOSE (daemon/jose.c) --- */
+/*
+ * Every default and every bound on a user-controllable resource, in one
+ * place. FOO_DEFAULT is what an absent setting means; FOO_MIN/FOO_MAX bound
+ * what a configuration may ask for or what input may carry.
+ */
+
+/* files */
+#define CONFIG_FILE_DEFAULT             SYSCONFDIR "/attestd/attestd.json"
+#define CONFIG_FILE_MAX_BYTES           (256 * 1024)
+#define CONFIG_DEPTH_MAX                8
+
+/* tpm */
+#define TPM_TCTI_DEFAULT                "device:/dev/tpmrm0"
+#define TPM_PCR_MASK_DEFAULT            0x000000ffu     /* PCRs 0-7, sha256 */
+#define TPM_EVENT_LOG_DEFAULT           "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define TPM_FRESH_REPORT_TIMEOUT_MS_DEFAULT 10000
+#define TPM_FRESH_REPORT_TIMEOUT_MS_MIN 100
+#define TPM_FRESH_REPORT_TIMEOUT_MS_MAX 120000
+
+/* maa */
+#define MAA_ENDPOINT_DEFAULT            "https://sharedeus2.eus2.attest.azure.net"
+#define MAA_CONNECT_TIMEOUT_MS_DEFAULT  5000
+#define MAA_TIMEOUT_MS_DEFAULT          30000
+#define MAA_TIMEOUT_MS_MIN              100
+#define MAA_TIMEOUT_MS_MAX              300000
+#define MAA_CLOCK_SKEW_S_DEFAULT        60
+#define MAA_CLOCK_SKEW_S_MAX            600
+
+/* imds */
+#define IMDS_ENDPOINT_DEFAULT           "http://169.254.169.254"
+#define IMDS_TIMEOUT_MS_DEFAULT         5000
+
+/* local api */
+#define API_SOCKET_DEFAULT              "/run/attestd/attestd.sock"
+#define API_SOCKET_MODE_DEFAULT         0666
+#define API_MAX_CONNECTIONS_DEFAULT     256
+#define API_MAX_CONNECTIONS_MAX         65536
+#define API_MAX_HEADER_BYTES_DEFAULT    8192
+#define API_MAX_HEADER_BYTES_MIN        1024
+#define API_MAX_HEADER_BYTES_MAX        65536
+#define API_MAX_BODY_BYTES_DEFAULT      4096
+#define API_MAX_BODY_BYTES_MIN          256
+#define API_MAX_BODY_BYTES_MAX          65536
+#define API_REQUEST_TIMEOUT_MS_DEFAULT  5000
+#define API_REQUEST_TIMEOUT_MS_MIN      100
+#define API_REQUEST_TIMEOUT_MS_MAX      600000
+#define API_RATE_PER_S_DEFAULT          5.0
+#define API_RATE_BURST_DEFAULT          20
+#define API_RATE_BURST_MAX              100000
+#define API_ATTEST_BATCH_DEFAULT        16
+#define API_ATTEST_BATCH_MAX            64
+#define API_ID_LIST_MAX                 64
+
+/* audit */
+#define AUDIT_FILE_DEFAULT              LOCALSTATEDIR "/lib/attestd/audit.jsonl"
+#define AUDIT_ROTATE_BYTES_DEFAULT      (16ull * 1024 * 1024)
+#define AUDIT_ROTATE_BYTES_MIN          4096ull
+#define AUDIT_ROTATE_BYTES_MAX          (1ull << 40)
+
+/* policy */
+#define POLICY_FILE_DEFAULT             SYSCONFDIR "/attestd/policy.json"
+
+/* refresh schedule */
+#define REFRESH_FRACTION_DEFAULT        0.5
+#define REFRESH_JITTER_DEFAULT          0.1
+#define REFRESH_BACKOFF_INITIAL_MS_DEFAULT 1000
+#define REFRESH_BACKOFF_MAX_MS_DEFAULT  300000
+#define REFRESH_BACKOFF_MS_MIN          10
+#define REFRESH_BACKOFF_MS_MAX          86400000
+
+/* jose: MAA tokens and JWKS (clock skew: MAA_CLOCK_SKEW_S_*) */
 /* Compact JWS, without any trailing newline. Real MAA tokens are 2-10 KiB. */
 #define JWT_MAX_BYTES                   (64 * 1024)
-/* Largest accepted clock skew (seconds) and the default for jose_verify. */
-#define JWT_CLOCK_SKEW_DEFAULT          60
-#define JWT_CLOCK_SKEW_MAX              3600
 /* exp/nbf/iat beyond 9999-12-31T23:59:59Z are absurd. */
 #define JWT_TIME_MAX                    253402300799LL
 /* RSA modulus bounds for signing keys (the upper bound caps verify cost). */
@@ -20,7 +87,7 @@
 #define JWKS_X5C_CHAIN_MAX              8
 #define JWKS_CERT_MAX_BYTES             (16 * 1024)
 
-/* --- Sealed AzureGuest response (daemon/envelope.c) --- */
+/* envelope: the sealed AzureGuest response */
 /* The HTTP body {"token": "<base64url(envelope JSON)>"}. */
 #define ENVELOPE_RESPONSE_MAX_BYTES     (256 * 1024)
 /* RSA-2048 ciphertext of the inner AES key (257 with a leading 0x00). */

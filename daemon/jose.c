@@ -574,7 +574,7 @@ int jose_verify(const char *jws, size_t len, const struct jose_jwks *keys,
         const char *alg, *kid;
         int r;
 
-        if (!keys || !opts || !opts->issuer || opts->skew > JWT_CLOCK_SKEW_MAX)
+        if (!keys || !opts || !opts->issuer || opts->skew > MAA_CLOCK_SKEW_S_MAX)
                 return err_set(e, -EINVAL, "invalid verification options");
         r = token_parse(jws, len, &t, e);
         if (r < 0)

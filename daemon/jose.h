@@ -85,7 +85,7 @@ unsigned jose_jwks_key_bits(const struct jose_jwks *jwks, size_t i);
 struct jose_verify_opts {
         const char *issuer;     /* [in] required: exact match of "iss" */
         time_t now;             /* the current time (injectable) */
-        unsigned skew;          /* allowed clock skew, <= JWT_CLOCK_SKEW_MAX */
+        unsigned skew;          /* allowed clock skew, <= MAA_CLOCK_SKEW_S_MAX */
         const char *nonce;      /* [in] optional: some string value of
                                  * x-ms-runtime.client-payload must equal it */
 };

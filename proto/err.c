@@ -19,7 +19,8 @@ int err_set(struct err *e, int r, const char *fmt, ...)
 
 int err_prefix(struct err *e, int r, const char *fmt, ...)
 {
-        char prefix[ERR_MSG_MAX], old[ERR_MSG_MAX];
+        char prefix[ERR_MSG_MAX], old[ERR_MSG_MAX], joined[2 * ERR_MSG_MAX + 2];
+        size_t n;
         va_list ap;
 
         if (!e)
@@ -28,6 +29,9 @@ int err_prefix(struct err *e, int r, const char *fmt, ...)
         (void) vsnprintf(prefix, sizeof(prefix), fmt, ap);
         va_end(ap);
         memcpy(old, e->msg, sizeof(old));
-        (void) snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+        (void) snprintf(joined, sizeof(joined), "%s: %s", prefix, old);
+        n = strnlen(joined, sizeof(e->msg) - 1);
+        memcpy(e->msg, joined, n);
+        e->msg[n] = '\0';
         return r;
 }

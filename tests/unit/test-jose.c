@@ -801,7 +801,7 @@ static void test_skew_zero_and_max(void **state)
         assert_int_equal(jose_verify(tok, strlen(tok), jwks, &o, NULL, &e), -EKEYEXPIRED);
         o.now = NOW - 1;
         assert_int_equal(jose_verify(tok, strlen(tok), jwks, &o, NULL, &e), -ETIME);
-        o.skew = JWT_CLOCK_SKEW_MAX + 1;
+        o.skew = MAA_CLOCK_SKEW_S_MAX + 1;
         assert_int_equal(jose_verify(tok, strlen(tok), jwks, &o, NULL, &e), -EINVAL);
         o = default_opts;
         o.issuer = NULL;

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "client/commands.h"
+#include "daemon/log.h"
+
+struct command {
+        const char *group;      /* first word, or NULL for one-word commands */
+        const char *name;
+        int (*run)(int argc, char **argv);
+        const char *summary;
+};
+
+static const struct command commands[] = {
+        {}
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: attestctl COMMAND [ARGS]\n\nCommands:\n");
+        for (const struct command *c = commands; c->name; c++)
+                fprintf(f, "  %s%s%-*s %s\n", c->group ? c->group : "", c->group ? " " : "",
+                        c->group ? (int) (22 - strlen(c->group) - 1) : 22, c->name, c->summary);
+        fprintf(f, "  %-22s %s\n  %-22s %s\n", "help", "show this help", "version", "show the version");
+}
+
+int main(int argc, char **argv)
+{
+        log_setup(LOG_TARGET_TEXT, LOG_WARNING);
+        if (argc < 2) {
+                usage(stderr);
+                return EX_USAGE;
+        }
+        if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+                usage(stdout);
+                return EX_OK;
+        }
+        if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+                printf("attestctl %s\n", PACKAGE_VERSION);
+                return EX_OK;
+        }
+        for (const struct command *c = commands; c->name; c++) {
+                if (c->group) {
+                        if (strcmp(argv[1], c->group) == 0 && argc >= 3 && strcmp(argv[2], c->name) == 0)
+                                return c->run(argc - 2, argv + 2);
+                } else if (strcmp(argv[1], c->name) == 0) {
+                        return c->run(argc - 1, argv + 1);
+                }
+        }
+        fprintf(stderr, "attestctl: unknown command '%s%s%s' (see 'attestctl help')\n", argv[1],
+                argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "");
+        return EX_USAGE;
+}

@@ -1,0 +1,8 @@
+dnl ADD_COMPILER_FLAG(FLAG): append FLAG to EXTRA_CFLAGS when the compiler takes it.
+AC_DEFUN([ADD_COMPILER_FLAG], [
+    AX_CHECK_COMPILE_FLAG([$1], [EXTRA_CFLAGS="$EXTRA_CFLAGS $1"], [], [-Werror])
+    AC_SUBST([EXTRA_CFLAGS])])
+dnl ADD_LINK_FLAG(FLAG): append FLAG to EXTRA_LDFLAGS when the linker takes it.
+AC_DEFUN([ADD_LINK_FLAG], [
+    AX_CHECK_LINK_FLAG([$1], [EXTRA_LDFLAGS="$EXTRA_LDFLAGS $1"], [], [-Werror])
+    AC_SUBST([EXTRA_LDFLAGS])])

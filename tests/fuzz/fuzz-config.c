@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "daemon/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct config_errors errs = {};
+        struct config *c = NULL;
+
+        if (config_parse((const char *) data, size, "fuzz", &c, &errs) == 0)
+                config_free(c);
+        config_errors_done(&errs);
+        return 0;
+}

@@ -1,0 +1,22 @@
+#!/bin/sh
+# The test command: install dependencies, build with ASan+UBSan, run every
+# unit, fuzz-corpus and integration test, then `make distcheck`.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+sh tests/scripts/install-deps.sh
+./bootstrap
+fixtures=""
+[ -d ../shared/fixtures ] && fixtures=$(cd ../shared/fixtures && pwd)
+rm -rf build/asan && mkdir -p build/asan && cd build/asan
+"$top/configure" --enable-unit --enable-integration \
+        --with-sanitizer=address,undefined CFLAGS="-O1 -g" \
+        ${fixtures:+FIXTURES_DIR="$fixtures"}
+make -j"$(nproc)"
+if ! make -j"$(nproc)" check; then
+        for f in $(find . -name '*.log' -newer Makefile); do
+                grep -q -E '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null && { echo "=== $f"; tail -n 60 "$f"; }
+        done
+        exit 1
+fi
+make -j"$(nproc)" distcheck
