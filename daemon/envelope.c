@@ -91,7 +91,8 @@ static int get_b64_exact(const json_t *obj, const char *name, uint8_t *out, size
         size_t len = 0;
         int r;
 
-        r = get_b64(obj, name, n, &buf, &len, e);
+        /* decode a little more than n so that a wrong size is reported as such */
+        r = get_b64(obj, name, 4 * n, &buf, &len, e);
         if (r < 0)
                 return r;
         if (len != n) {
