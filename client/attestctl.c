@@ -14,6 +14,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+        { "inspect", "token", inspect_token_main, "decode an MAA token without verifying it" },
+        { NULL, "verify-token", verify_token_main, "verify an MAA token against a pinned JWKS" },
         {}
 };
 

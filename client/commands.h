@@ -9,4 +9,9 @@
  *   3 daemon unreachable, 64+ sysexits (usage, input, software errors).
  */
 
+/* client/inspect-token.c: attestctl inspect token FILE [--json] */
+int inspect_token_main(int argc, char **argv);
+/* client/verify-token.c: attestctl verify-token --jwks F --issuer URL ... FILE */
+int verify_token_main(int argc, char **argv);
+
 #endif
