@@ -304,9 +304,9 @@ int envelope_open(const struct envelope *env, const uint8_t *aes_key, size_t key
 
         if (!env || !aes_key || !ret_jwt || !ret_len)
                 return err_set(e, -EINVAL, "invalid arguments");
-        if (keylen * 8 != env->key_bits)
-                return err_set(e, -EINVAL, "AES key is %zu bits, envelope says %u",
-                               keylen * 8, env->key_bits);
+        if (keylen != env->key_bits / 8)
+                return err_set(e, -EINVAL, "AES key is %zu bytes, envelope says %u bits",
+                               keylen, env->key_bits);
         cipher = env->key_bits == 128 ? EVP_aes_128_gcm() :
                  env->key_bits == 192 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
         out = malloc(env->ciphertext_len + 1);

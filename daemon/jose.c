@@ -557,7 +557,7 @@ static int check_claims(const json_t *claims, const struct jose_verify_opts *o, 
         if (now < nbf - skew)
                 return err_set(e, -ETIME, "token not valid before %" PRId64 " (now %" PRId64
                                ", skew %" PRId64 " s)", nbf, now, skew);
-        if (iat > now + skew)
+        if (iat - skew > now)   /* not now + skew: now is the caller's, unbounded */
                 return err_set(e, -ETIME, "token issued in the future at %" PRId64
                                " (now %" PRId64 ", skew %" PRId64 " s)", iat, now, skew);
         if (o->nonce)

@@ -232,7 +232,7 @@ static void test_key_size(void **state)
         (void) state;
         /* the key length must match KeySizeInBits */
         assert_int_equal(open_seal(&s, key256, 16, &jwt, &e), -EINVAL);
-        assert_reason(e, "128 bits");
+        assert_reason(e, "16 bytes");
         s.keylen = 16;
         s.key_bits = 256;       /* sealed with AES-128 but claims 256 */
         assert_int_equal(open_seal(&s, key256, 16, &jwt, &e), -EINVAL);

@@ -801,6 +801,12 @@ static void test_skew_zero_and_max(void **state)
         assert_int_equal(jose_verify(tok, strlen(tok), jwks, &o, NULL, &e), -EKEYEXPIRED);
         o.now = NOW - 1;
         assert_int_equal(jose_verify(tok, strlen(tok), jwks, &o, NULL, &e), -ETIME);
+        /* extreme clocks do not overflow */
+        o.skew = MAA_CLOCK_SKEW_S_MAX;
+        o.now = (time_t) INT64_MAX;
+        assert_int_equal(jose_verify(tok, strlen(tok), jwks, &o, NULL, &e), -EKEYEXPIRED);
+        o.now = (time_t) INT64_MIN;
+        assert_int_equal(jose_verify(tok, strlen(tok), jwks, &o, NULL, &e), -ETIME);
         o.skew = MAA_CLOCK_SKEW_S_MAX + 1;
         assert_int_equal(jose_verify(tok, strlen(tok), jwks, &o, NULL, &e), -EINVAL);
         o = default_opts;
