@@ -132,7 +132,7 @@ static int report(const struct verify_args *a, int status, const char *reason, j
         json_t *out;
 
         if (status != EX_OK)
-                fprintf(stderr, "attestctl: %s%s\n", status == 1 ? "invalid token: " : "", reason);
+                fprintf(stderr, "attestctl: %s%s\n", status == ATTESTCTL_EXIT_UNTRUSTED ? "invalid token: " : "", reason);
         if (!a->json) {
                 if (status == EX_OK)
                         printf("valid\n");
@@ -162,7 +162,7 @@ static int read_input(const struct verify_args *a, const char *what, const char 
                 (void) snprintf(reason, sizeof(reason), "%s '%s' is larger than %zu bytes",
                                 what, path, max);
                 /* an oversized token is an invalid token; an oversized JWKS a bad JWKS */
-                return report(a, strip ? 1 : EX_DATAERR, reason, NULL);
+                return report(a, strip ? ATTESTCTL_EXIT_UNTRUSTED : EX_DATAERR, reason, NULL);
         }
         fprintf(stderr, "attestctl: cannot read %s '%s': %s\n", what, path, strerror(-r));
         return EX_NOINPUT;
@@ -195,7 +195,7 @@ int verify_token_main(int argc, char **argv)
                 goto out;
         }
         if (jose_verify(tok, tok_len, jwks, &a.opts, &t, &e) < 0)
-                r = report(&a, 1, e.msg, NULL);
+                r = report(&a, ATTESTCTL_EXIT_UNTRUSTED, e.msg, NULL);
         else
                 r = report(&a, EX_OK, NULL, jose_token_get0_claims(t));
 out:
