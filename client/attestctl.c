@@ -25,6 +25,8 @@ static const struct command commands[] = {
         /* offline tools: not in the static init-container build */
         { "inspect", "hcl", inspect_hcl_main, "FILE [--json]: decode an Azure HCL report" },
         { "inspect", "eventlog", inspect_eventlog_main, "FILE [--json]: decode and replay a TCG event log" },
+        { "inspect", "token", inspect_token_main, "decode an MAA token without verifying it" },
+        { NULL, "verify-token", verify_token_main, "verify an MAA token against a pinned JWKS" },
 #endif
         {}
 };

@@ -25,4 +25,9 @@ int inspect_hcl_main(int argc, char **argv);
 /* attestctl inspect eventlog FILE [--json] (client/inspect-eventlog.c) */
 int inspect_eventlog_main(int argc, char **argv);
 
+/* client/inspect-token.c: attestctl inspect token FILE [--json] */
+int inspect_token_main(int argc, char **argv);
+/* client/verify-token.c: attestctl verify-token --jwks F --issuer URL ... FILE */
+int verify_token_main(int argc, char **argv);
+
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,13 +86,17 @@ int b64_decode(const char *s, size_t len, enum b64_variant v,
                 return -EINVAL;
         if (v == B64_ANY) {
                 /* padded std base64, or url base64 without padding; a string
-                 * of neither's special characters decodes the same either way */
-                v = B64_URL;
-                for (i = 0; i < len; i++)
+                 * of neither's special characters decodes the same either way.
+                 * A string with both variants' characters fails in std. */
+                bool has_std = false, has_url = false;
+
+                for (i = 0; i < len; i++) {
                         if (s[i] == '+' || s[i] == '/' || s[i] == '=')
-                                v = B64_STD;
-                if (v == B64_URL && len % 4 == 0)
-                        v = B64_STD;
+                                has_std = true;
+                        else if (s[i] == '-' || s[i] == '_')
+                                has_url = true;
+                }
+                v = !has_std && (has_url || len % 4 != 0) ? B64_URL : B64_STD;
         }
         if (v == B64_STD) {
                 if (len % 4 != 0)

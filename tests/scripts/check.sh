@@ -8,6 +8,10 @@ sh tests/scripts/install-deps.sh
 ./bootstrap
 fixtures=""
 [ -d ../shared/fixtures ] && fixtures=$(cd ../shared/fixtures && pwd)
+# clang, warnings as errors: the tree must build clean with both compilers
+rm -rf build/clang && mkdir -p build/clang && (cd build/clang &&
+        "$top/configure" --quiet CC=clang --enable-unit ${fixtures:+FIXTURES_DIR="$fixtures"} &&
+        make -j"$(nproc)" >/dev/null && make -j"$(nproc)" check TESTS= >/dev/null)
 rm -rf build/asan && mkdir -p build/asan && cd build/asan
 "$top/configure" --enable-unit --enable-integration \
         --with-sanitizer=address,undefined CFLAGS="-O1 -g" \
