@@ -7,6 +7,7 @@
 #define LOG_MODULE "tpm"
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -653,6 +654,7 @@ int tpm_new(struct event_base *base, const char *tcti_conf, struct tpm **ret, st
 {
         struct tpm *tpm = NULL;
         char msg[TPM_MESSAGE_MAX];
+        sigset_t all, saved;
         int r;
 
         if (!base || !tcti_conf || !*tcti_conf || !ret)
@@ -685,7 +687,12 @@ int tpm_new(struct event_base *base, const char *tcti_conf, struct tpm **ret, st
                 r = err_set(err, r, "TPM via '%s': %s", tcti_conf, msg);
                 goto fail;
         }
+        /* The worker takes no signals (they belong to the loop thread), and a
+         * write to a TPM socket that went away gives it EPIPE, not SIGPIPE. */
+        (void) sigfillset(&all);
+        (void) pthread_sigmask(SIG_SETMASK, &all, &saved);
         r = -pthread_create(&tpm->thread, NULL, worker_main, tpm);
+        (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
         if (r < 0) {
                 r = err_set(err, r, "cannot start the TPM worker thread: %s", strerror(-r));
                 goto fail;
