@@ -64,6 +64,7 @@ struct ephemeral_key {
         uint8_t policy[TPM_DIGEST_SIZE];
         uint8_t pub[sizeof(TPM2B_PUBLIC)];
         size_t pub_len;
+        TPM2B_NAME name;                /* what TPM2_Certify must name */
 };
 
 struct tpm {
@@ -528,10 +529,15 @@ static void run_req(struct tpm *tpm, struct tpm_req *req)
                 req->res.message[0] = '\0';
                 req->rc = TSS2_RC_SUCCESS;
                 if (!tpm->esys) {
-                        r = connect_tpm(tpm, req->res.message, sizeof(req->res.message));
-                        if (r < 0)
+                        char msg[TPM_MESSAGE_MAX];
+
+                        r = connect_tpm(tpm, msg, sizeof(msg));
+                        if (r < 0) {
+                                (void) snprintf(req->res.message, sizeof(req->res.message),
+                                                "cannot reconnect to the TPM: %s", msg);
                                 break;
-                        log_info("connected to the TPM via '%s'", tpm->tcti_conf);
+                        }
+                        log_debug("reconnected to the TPM via '%s'", tpm->tcti_conf);
                 }
                 r = req->fn(req);
                 if (r >= 0)
@@ -1147,6 +1153,7 @@ static int create_ephemeral_key(struct tpm_req *req, uint32_t mask,
                 },
         };
         TPM2B_PUBLIC *pub = NULL;
+        TPM2B_NAME *name = NULL;
         ESYS_TR handle = ESYS_TR_NONE;
         size_t off = 0;
         TSS2_RC rc;
@@ -1173,6 +1180,12 @@ static int create_ephemeral_key(struct tpm_req *req, uint32_t mask,
                 r = tpm_req_fail_rc(req, rc, 0, "marshaling the ephemeral key");
                 goto out;
         }
+        rc = Esys_TR_GetName(req->tpm->esys, handle, &name);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm_req_fail_rc(req, rc, 0, "naming the ephemeral key");
+                goto out;
+        }
+        key->name = *name;
         key->pub_len = off;
         key->mask = mask;
         memcpy(key->policy, policy, TPM_DIGEST_SIZE);
@@ -1182,19 +1195,68 @@ static int create_ephemeral_key(struct tpm_req *req, uint32_t mask,
 out:
         flush(req, &handle);
         Esys_Free(pub);
+        Esys_Free(name);
+        return r;
+}
+
+/* TPM2_Certify of the kept key by the AK. Returns 1 (and forgets the key
+ * without flushing: the handle may now be another client's object) when
+ * the key is no longer the one we made, as after a TPM reset. */
+static int certify_key(struct tpm_req *req, ESYS_TR ak)
+{
+        struct ephemeral_key *key = &req->tpm->key;
+        const TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+        const TPM2B_DATA qualifying = {};
+        TPM2B_ATTEST *certify = NULL;
+        TPMT_SIGNATURE *sig = NULL;
+        TPMS_ATTEST attest;
+        size_t off = 0;
+        TSS2_RC rc;
+        int r;
+
+        rc = Esys_Certify(req->tpm->esys, key->handle, ak, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
+                          ESYS_TR_NONE, &qualifying, &scheme, &certify, &sig);
+        if (rc != TSS2_RC_SUCCESS && tpm_rc_kind(rc) == TPM_RC_KIND_ABSENT &&
+            (rc & TPM2_RC_N_MASK) != TPM2_RC_2) {
+                r = 1;
+                goto stale;
+        }
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm_req_fail_rc(req, rc, TPM_AK_HANDLE,
+                                    "Certify of the ephemeral key by 0x%08x", TPM_AK_HANDLE);
+                goto out;
+        }
+        rc = Tss2_MU_TPMS_ATTEST_Unmarshal(certify->attestationData, certify->size, &off, &attest);
+        if (rc != TSS2_RC_SUCCESS || attest.magic != TPM2_GENERATED_VALUE ||
+            attest.type != TPM2_ST_ATTEST_CERTIFY) {
+                r = tpm_req_fail(req, -EPROTO, "the TPM returned a malformed certification");
+                goto out;
+        }
+        if (attest.attested.certify.name.size != key->name.size ||
+            memcmp(attest.attested.certify.name.name, key->name.name, key->name.size) != 0) {
+                r = 1;
+                goto stale;
+        }
+        r = blob_set(&req->res.data, key->pub, key->pub_len);
+        if (r >= 0)
+                r = blob_set(&req->res.attest, certify->attestationData, certify->size);
+        if (r >= 0)
+                r = take_signature(req, sig, "Certify");
+        goto out;
+stale:
+        log_debug("the ephemeral key is gone (TPM reset?), creating a new one");
+        tr_close(req, &key->handle);
+out:
+        Esys_Free(certify);
+        Esys_Free(sig);
         return r;
 }
 
 static int exec_ephemeral_key(struct tpm_req *req)
 {
         struct ephemeral_key *key = &req->tpm->key;
-        const TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
-        const TPM2B_DATA qualifying = {};
         uint8_t pcr_digest[TPM_DIGEST_SIZE], policy[TPM_DIGEST_SIZE];
-        TPM2B_ATTEST *certify = NULL;
-        TPMT_SIGNATURE *sig = NULL;
         ESYS_TR ak = ESYS_TR_NONE;
-        TSS2_RC rc;
         int r;
 
         r = pcrs_read(req, req->mask, &req->res.pcrs);
@@ -1206,33 +1268,24 @@ static int exec_ephemeral_key(struct tpm_req *req)
         r = trial_policy_pcr(req, req->mask, pcr_digest, policy);
         if (r < 0)
                 goto out;
-        if (key->handle == ESYS_TR_NONE || key->mask != req->mask ||
-            memcmp(key->policy, policy, TPM_DIGEST_SIZE) != 0) {
-                r = create_ephemeral_key(req, req->mask, policy);
-                if (r < 0)
-                        goto out;
-                req->res.key_created = true;
-        }
         r = tr_from_handle(req, TPM_AK_HANDLE, "attestation key", &ak);
         if (r < 0)
                 goto out;
-        rc = Esys_Certify(req->tpm->esys, key->handle, ak, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
-                          ESYS_TR_NONE, &qualifying, &scheme, &certify, &sig);
-        if (rc != TSS2_RC_SUCCESS) {
-                if (tpm_rc_kind(rc) == TPM_RC_KIND_ABSENT)
-                        flush(req, &key->handle);       /* stale: re-create next time */
-                r = tpm_req_fail_rc(req, rc, TPM_AK_HANDLE,
-                                    "Certify of the ephemeral key by 0x%08x", TPM_AK_HANDLE);
-                goto out;
+        /* a kept key that turns out stale is replaced once */
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                if (key->handle == ESYS_TR_NONE || key->mask != req->mask ||
+                    memcmp(key->policy, policy, TPM_DIGEST_SIZE) != 0) {
+                        r = create_ephemeral_key(req, req->mask, policy);
+                        if (r < 0)
+                                goto out;
+                        req->res.key_created = true;
+                }
+                r = certify_key(req, ak);
+                if (r <= 0)
+                        goto out;
         }
-        r = blob_set(&req->res.data, key->pub, key->pub_len);
-        if (r >= 0)
-                r = blob_set(&req->res.attest, certify->attestationData, certify->size);
-        if (r >= 0)
-                r = take_signature(req, sig, "Certify");
+        r = tpm_req_fail(req, -EPROTO, "the ephemeral key vanished right after its creation");
 out:
-        Esys_Free(certify);
-        Esys_Free(sig);
         tr_close(req, &ak);
         return r;
 }
@@ -1275,14 +1328,18 @@ static int exec_rsa_decrypt(struct tpm_req *req)
         if (rc != TSS2_RC_SUCCESS) {
                 TSS2_RC base = 0;
 
-                if (rc_tpm_base(rc, &base) && (base == TPM2_RC_VALUE || base == TPM2_RC_SIZE))
-                        r = tpm_req_fail_rc(req, rc, 0,
-                                            "RSA_Decrypt with the ephemeral key: the ciphertext "
-                                            "was not encrypted to this key");
-                else
+                /* libtpms answers a padding failure with TPM_RC_FAILURE */
+                if (rc_tpm_base(rc, &base) && (base == TPM2_RC_VALUE || base == TPM2_RC_SIZE ||
+                                               base == TPM2_RC_FAILURE)) {
+                        req->rc = rc;
+                        r = tpm_req_fail(req, -EBADMSG,
+                                         "RSA_Decrypt with the ephemeral key: %s (0x%08x): the "
+                                         "ciphertext was not encrypted to this key, or is "
+                                         "corrupted", Tss2_RC_Decode(rc), rc);
+                } else
                         r = tpm_req_fail_rc(req, rc, 0, "RSA_Decrypt with the ephemeral key");
                 if (tpm_rc_kind(rc) == TPM_RC_KIND_ABSENT)
-                        flush(req, &key->handle);
+                        tr_close(req, &key->handle);    /* gone: TPM reset */
                 goto out;
         }
         req->res.secret = true;

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Every TPM module operation against a simulated Azure vTPM, driven by
- * tests/integration/tpm-ops.sh, which provides:
- *   ATTESTD_SIM_TCTI      the TCTI of the vTPM
- *   TPM_OPS_STOP_TPM      shell command that kills the TPM
- *   TPM_OPS_START_TPM     shell command that starts it again
- *   TPM_OPS_FRESH         1 when the paravisor regenerates the report on a
- *                         user-data write (0: expect a clean timeout)
- *   TPM_OPS_WORKDIR       a scratch directory
+ * Every TPM module operation against the simulated Azure CVM (tests/sim),
+ * driven by tests/integration/tpm-ops.sh, which provides:
+ *   ATTESTD_SIM_TCTI, ATTESTD_SIM_DIR   from the simulator's env file
+ *   TPM2TOOLS_TCTI                      for tpm2_pcrextend
+ *   TPM_OPS_SIM                         the cvm-sim command (faults, tamper)
+ *   TPM_OPS_WORKDIR                     a scratch directory
  * Verifies quote and certify signatures with OpenSSL (independent of the
- * TSS), encrypts with the openssl CLI, counts ticks of a 10 ms timer to
- * prove the loop stays responsive, and prints per-operation timings.
+ * TSS), encrypts with the openssl CLI, changes PCRs with tpm2_pcrextend
+ * (the paravisor proxy takes concurrent clients), breaks the connection with
+ * the simulator's faults, counts ticks of a 10 ms timer to prove the loop
+ * stays responsive, and prints per-operation timings.
  * Exit 0 pass, 1 fail.
  */
 #include <errno.h>
@@ -149,18 +149,30 @@ static int exec_count(struct tpm_req *req)
         return 0;
 }
 
-static int exec_extend(struct tpm_req *req)
+static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int shell(const char *fmt, ...)
 {
-        TPML_DIGEST_VALUES v = { .count = 1 };
-        TSS2_RC rc;
+        char cmd[1024];
+        va_list ap;
 
-        v.digests[0].hashAlg = TPM2_ALG_SHA256;
-        memset(v.digests[0].digest.sha256, 0x5a, 32);
-        rc = Esys_PCR_Extend(tpm_req_esys(req), ESYS_TR_PCR0 + 7, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                             ESYS_TR_NONE, &v);
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_req_fail_rc(req, rc, 0, "PCR_Extend 7");
-        return 0;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        return system(cmd) == 0 ? 0 : -EIO;
+}
+
+/* cvm-sim ARGS --dir $ATTESTD_SIM_DIR */
+static int sim(const char *args)
+{
+        return shell("'%s' %s --dir '%s' >/dev/null", getenv("TPM_OPS_SIM"), args,
+                     getenv("ATTESTD_SIM_DIR"));
+}
+
+static int pcr_extend(void)
+{
+        static unsigned n;
+
+        return shell("tpm2_pcrextend 7:sha256=%064x", ++n);
 }
 
 static int exec_sync(tpm_exec_fn fn, void *arg)
@@ -396,13 +408,13 @@ static void test_ephemeral_key(const uint8_t *ak_pub, size_t ak_pub_len)
 
         /* garbage ciphertext: clear error, no leak */
         ciphertext[0] ^= 0xff;
-        CHECK(run(OP_DECRYPT, &s2) < 0, "decrypt of garbage succeeded");
+        CHECK(run(OP_DECRYPT, &s2) == -EBADMSG, "decrypt of garbage: %d", s2.res.r);
         printf("bad ciphertext message: %s\n", s2.res.message);
         tpm_result_done(&s2.res);
         ciphertext[0] ^= 0xff;
 
         /* PCR change: old key's policy fails, a new key is made */
-        CHECK(exec_sync(exec_extend, NULL) == 0, "PCR extend");
+        CHECK(pcr_extend() == 0, "tpm2_pcrextend");
         CHECK(run(OP_DECRYPT, &s2) == -EACCES, "decrypt after PCR change: %d", s2.res.r);
         printf("decrypt after PCR change: %s\n", s2.res.message);
         tpm_result_done(&s2.res);
@@ -447,7 +459,7 @@ static bool never(const uint8_t *report, size_t len, const uint8_t u[TPM_USER_DA
         return false;
 }
 
-static void test_fresh_report(bool expect_fresh)
+static void test_fresh_report(void)
 {
         uint8_t user_data[TPM_USER_DATA_SIZE];
         struct tpm_sync s = {};
@@ -462,14 +474,23 @@ static void test_fresh_report(bool expect_fresh)
                                    tpm_sync_cb, &s);
         if (r >= 0)
                 r = tpm_sync_wait(tpm, &s);
-        if (expect_fresh) {
-                CHECK(r == 0 && report_has_user_data(s.res.data.data, s.res.data.len, user_data, NULL),
-                      "fresh report: %s", s.res.message);
-                printf("timing fresh_report: %.1f ms\n", now_ms() - start);
-        } else {
-                CHECK(r == -ETIMEDOUT, "fresh report without a paravisor: %d", r);
-        }
+        CHECK(r == 0 && report_has_user_data(s.res.data.data, s.res.data.len, user_data, NULL),
+              "fresh report: %s", s.res.message);
+        printf("timing fresh_report: %.1f ms (paravisor delay 100 ms)\n", now_ms() - start);
         tpm_result_done(&s.res);
+
+        /* a paravisor that ignores the write: clean -ETIMEDOUT */
+        CHECK(sim("tamper paravisor-stuck") == 0, "cvm-sim tamper paravisor-stuck");
+        user_data[0] ^= 1;
+        s = (struct tpm_sync) {};
+        r = tpm_fresh_report_async(tpm, user_data, report_has_user_data, NULL, 800,
+                                   tpm_sync_cb, &s);
+        if (r >= 0)
+                r = tpm_sync_wait(tpm, &s);
+        CHECK(r == -ETIMEDOUT, "fresh report with a stuck paravisor: %d", r);
+        printf("stuck paravisor: %s\n", s.res.message);
+        tpm_result_done(&s.res);
+        CHECK(sim("tamper restore") == 0, "cvm-sim tamper restore");
 
         /* a report that never matches: clean -ETIMEDOUT, loop keeps ticking */
         s = (struct tpm_sync) {};
@@ -495,11 +516,18 @@ static void test_leaks(void)
                 for (enum op op = 0; op < _OP_MAX; op++) {
                         int r = run(op, &s);
 
-                        CHECK(r == 0 || (op == OP_DECRYPT && r == -EACCES), "round %u %s: %d", i,
-                              op_name[op], r);
+                        CHECK(r == 0, "round %u %s: %d", i, op_name[op], r);
+                        if (op == OP_EKEY && r == 0) {
+                                EVP_PKEY *ek = pkey_from_tpm2b_public(s.res.data.data,
+                                                                      s.res.data.len, NULL);
+
+                                CHECK(ek && encrypt_with_cli(ek, "round secret") == 0, "encrypt");
+                                EVP_PKEY_free(ek);
+                        }
                         tpm_result_done(&s.res);
-                        if (op == OP_EKEY && i % 5 == 0)
-                                CHECK(exec_sync(exec_extend, NULL) == 0, "PCR extend");
+                        /* every fifth round the key must be re-created */
+                        if (op == OP_DECRYPT && i % 5 == 4)
+                                CHECK(pcr_extend() == 0, "tpm2_pcrextend");
                 }
         CHECK(exec_sync(exec_count, &after) == 0, "count handles");
         /* the ephemeral key is the one transient object the module keeps */
@@ -510,34 +538,49 @@ static void test_leaks(void)
                after.transient, after.sessions);
 }
 
-static void test_reconnect(void)
+static void test_tpm_faults(void)
 {
-        const char *stop = getenv("TPM_OPS_STOP_TPM"), *start = getenv("TPM_OPS_START_TPM");
         struct tpm_sync s;
         int r;
 
-        if (!stop || !start) {
-                printf("SKIP reconnect: no TPM_OPS_STOP_TPM/TPM_OPS_START_TPM\n");
-                return;
-        }
-        CHECK(run(OP_PCRS, &s) == 0, "read before the kill");
+        /* a busy TPM (TPM_RC_RETRY twice) is retried */
+        CHECK(sim("fault tpm-error --rc 0x922 --count 2") == 0, "cvm-sim fault tpm-error");
+        CHECK(run(OP_PCRS, &s) == 0, "request with TPM_RC_RETRY x2: %s", s.res.message);
         tpm_result_done(&s.res);
-        CHECK(system(stop) == 0, "stopping the TPM");
+
+        /* a TPM in failure mode: clear error, no retry */
+        CHECK(sim("fault tpm-error --rc 0x101 --count 1") == 0, "cvm-sim fault tpm-error");
+        r = run(OP_AK_PUB, &s);
+        CHECK(r == -EIO, "request with TPM_RC_FAILURE: %d", r);
+        tpm_result_done(&s.res);
+        CHECK(sim("fault clear") == 0, "cvm-sim fault clear");
+}
+
+static void test_reconnect(void)
+{
+        struct tpm_sync s;
+        int r;
+
+        CHECK(run(OP_PCRS, &s) == 0, "read before the drop");
+        tpm_result_done(&s.res);
+        /* the TPM goes away: every command drops the connection */
+        CHECK(sim("fault tpm-drop --count 0") == 0, "cvm-sim fault tpm-drop");
         r = run(OP_PCRS, &s);
-        CHECK(r == -EIO, "request after the kill: %d (%s)", r, s.res.message);
-        printf("after the kill: %s\n", s.res.message);
+        CHECK(r == -EIO, "request after the drop: %d (%s)", r, s.res.message);
+        printf("after the drop: %s\n", s.res.message);
         tpm_result_done(&s.res);
-        r = run(OP_PCRS, &s);
-        CHECK(r == -EIO, "request while the TPM is down: %d", r);
-        printf("while down: %s\n", s.res.message);
+        r = run(OP_QUOTE, &s);
+        CHECK(r == -EIO, "request while the TPM is away: %d", r);
+        printf("while away: %s\n", s.res.message);
         tpm_result_done(&s.res);
-        CHECK(system(start) == 0, "starting the TPM");
-        CHECK(run(OP_AK_PUB, &s) == 0, "request after the restart: %s", s.res.message);
+        /* back: the next request reconnects */
+        CHECK(sim("fault clear") == 0, "cvm-sim fault clear");
+        CHECK(run(OP_AK_PUB, &s) == 0, "request after the TPM came back: %s", s.res.message);
         tpm_result_done(&s.res);
-        CHECK(run(OP_DECRYPT, &s) == -ENOKEY, "decrypt with a key lost to the restart: %d",
+        CHECK(run(OP_DECRYPT, &s) == -ENOKEY, "decrypt with a key lost with the connection: %d",
               s.res.r);
         tpm_result_done(&s.res);
-        CHECK(run(OP_EKEY, &s) == 0 && s.res.key_created, "new key after the restart");
+        CHECK(run(OP_EKEY, &s) == 0 && s.res.key_created, "new key after reconnecting");
         tpm_result_done(&s.res);
 }
 
@@ -563,7 +606,7 @@ static void print_timings(void)
 
 int main(void)
 {
-        const char *tcti = getenv("ATTESTD_SIM_TCTI"), *fresh = getenv("TPM_OPS_FRESH");
+        const char *tcti = getenv("ATTESTD_SIM_TCTI");
         struct event *tick = NULL;
         struct timeval ten_ms = { 0, 10000 };
         uint8_t ak_pub[1024];
@@ -573,8 +616,9 @@ int main(void)
         int r;
 
         workdir = getenv("TPM_OPS_WORKDIR");
-        if (!tcti || !workdir) {
-                fprintf(stderr, "ATTESTD_SIM_TCTI and TPM_OPS_WORKDIR must be set\n");
+        if (!tcti || !workdir || !getenv("TPM_OPS_SIM") || !getenv("ATTESTD_SIM_DIR")) {
+                fprintf(stderr, "ATTESTD_SIM_TCTI, ATTESTD_SIM_DIR, TPM_OPS_SIM and "
+                        "TPM_OPS_WORKDIR must be set\n");
                 return 1;
         }
         signal(SIGPIPE, SIG_IGN);
@@ -595,9 +639,10 @@ int main(void)
         test_reads(ak_pub, &ak_pub_len);
         test_quote(ak_pub, ak_pub_len);
         test_ephemeral_key(ak_pub, ak_pub_len);
-        test_fresh_report(fresh && strcmp(fresh, "1") == 0);
+        test_fresh_report();
         test_leaks();
         print_timings();
+        test_tpm_faults();
         test_reconnect();
 
         tpm = tpm_free(tpm);

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Run tests/integration/tpm-ops (every TPM module operation) against a
+# private simulated Azure CVM (tests/sim/cvm-sim). Exit 0 pass, 1 fail,
+# 77 skip. Hard timeout; the simulator is stopped on every exit path.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+sim="$top_srcdir/tests/sim/cvm-sim"
+prog="$top_builddir/tests/integration/tpm-ops"
+
+for t in swtpm tpm2_pcrextend openssl timeout; do
+        command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
+done
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null || { echo "SKIP: no python3-cryptography"; exit 77; }
+[ -x "$prog" ] || { echo "missing $prog"; exit 1; }
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/tpm-ops.XXXXXX") || exit 1
+cleanup() {
+        timeout 20 "$sim" stop --dir "$dir/sim" >/dev/null 2>&1
+        rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+timeout 90 "$sim" start --dir "$dir/sim" --paravisor-delay-ms 100 || {
+        echo "cannot start the simulated CVM"; cat "$dir/sim/sim.log" 2>/dev/null | tail -20; exit 1; }
+. "$dir/sim/env"
+export TPM_OPS_WORKDIR="$dir" TPM_OPS_SIM="$sim" TPM2TOOLS_TCTI
+${VALGRIND:+$VALGRIND} timeout 300 "$prog"
+rc=$?
+[ $rc -eq 0 ] || tail -n 30 "$dir/sim/sim.log" 2>/dev/null
+exit $rc
