@@ -14,6 +14,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+        { "inspect", "evidence", inspect_evidence_main,
+          "show the TPM evidence (HCL report, AK, AK cert, PCRs) and check it" },
         {}
 };
 

@@ -9,4 +9,8 @@
  *   3 daemon unreachable, 64+ sysexits (usage, input, software errors).
  */
 
+/* inspect-evidence.c: live evidence from the TPM; 0 consistent, 1 missing or
+ * inconsistent, 3 TPM unreachable. */
+int inspect_evidence_main(int argc, char **argv);
+
 #endif

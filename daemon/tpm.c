@@ -452,7 +452,9 @@ static int connect_tpm(struct tpm *tpm, char *msg, size_t msglen)
 
         rc = Tss2_TctiLdr_Initialize(tpm->tcti_conf, &tpm->tcti);
         if (rc != TSS2_RC_SUCCESS) {
-                (void) tpm_rc_format(msg, msglen, rc, 0, "cannot open the TPM");
+                (void) snprintf(msg, msglen, "cannot open the TPM: %s (0x%08x): no TPM answers "
+                                "there (no device, or the simulator is not running)",
+                                Tss2_RC_Decode(rc), rc);
                 r = -EIO;       /* whatever the layer: the TPM is unreachable */
                 goto fail;
         }
@@ -464,7 +466,12 @@ static int connect_tpm(struct tpm *tpm, char *msg, size_t msglen)
         }
         rc = Esys_Startup(tpm->esys, TPM2_SU_CLEAR);
         if (rc != TSS2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE) {
-                r = tpm_rc_format(msg, msglen, rc, 0, "TPM2_Startup failed");
+                if (tpm_rc_kind(rc) == TPM_RC_KIND_CONNECTION)
+                        (void) snprintf(msg, msglen, "TPM2_Startup: %s (0x%08x): the TPM closed "
+                                        "the connection", Tss2_RC_Decode(rc), rc);
+                else
+                        (void) tpm_rc_format(msg, msglen, rc, 0, "TPM2_Startup");
+                r = tpm_rc_errno(rc);
                 goto fail;
         }
         rc = TSS2_RC_SUCCESS;
@@ -529,7 +536,7 @@ static void run_req(struct tpm *tpm, struct tpm_req *req)
                 req->res.message[0] = '\0';
                 req->rc = TSS2_RC_SUCCESS;
                 if (!tpm->esys) {
-                        char msg[TPM_MESSAGE_MAX];
+                        char msg[TPM_MESSAGE_MAX - 32];
 
                         r = connect_tpm(tpm, msg, sizeof(msg));
                         if (r < 0) {
@@ -690,7 +697,7 @@ int tpm_new(struct event_base *base, const char *tcti_conf, struct tpm **ret, st
         }
         r = connect_tpm(tpm, msg, sizeof(msg));
         if (r < 0) {
-                r = err_set(err, r, "TPM via '%s': %s", tcti_conf, msg);
+                r = err_set(err, r, "TPM '%s': %s", tcti_conf, msg);
                 goto fail;
         }
         /* The worker takes no signals (they belong to the loop thread), and a
