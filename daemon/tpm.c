@@ -637,7 +637,8 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         struct tpm_req *list;
         uint64_t n;
 
-        (void) read(tpm->efd, &n, sizeof(n));
+        if (read(tpm->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                log_error("cannot read the TPM completion eventfd: %m");
         pthread_mutex_lock(&tpm->lock);
         list = tpm->done;
         tpm->done = NULL;
@@ -1392,7 +1393,7 @@ static int write_user_data(struct tpm_req *req)
         TPM2B_MAX_NV_BUFFER data = { .size = TPM_USER_DATA_SIZE };
         TPM2B_NV_PUBLIC *cur = NULL;
         ESYS_TR nv = ESYS_TR_NONE;
-        bool exists;
+        bool exists = false;
         TSS2_RC rc;
         int r;
 

@@ -26,7 +26,7 @@ timeout 90 "$sim" start --dir "$dir/sim" --paravisor-delay-ms 100 || {
         echo "cannot start the simulated CVM"; cat "$dir/sim/sim.log" 2>/dev/null | tail -20; exit 1; }
 . "$dir/sim/env"
 export TPM_OPS_WORKDIR="$dir" TPM_OPS_SIM="$sim" TPM2TOOLS_TCTI
-${VALGRIND:+$VALGRIND} timeout 300 "$prog"
+timeout 300 ${VALGRIND:-} "$prog"
 rc=$?
 [ $rc -eq 0 ] || { tail -n 30 "$dir/sim/sim.log" 2>/dev/null; exit $rc; }
 
@@ -34,7 +34,7 @@ rc=$?
 ctl="$top_builddir/client/attestctl"
 expect() {
         want=$1; shift
-        ${VALGRIND:+$VALGRIND} timeout 60 "$ctl" inspect evidence --config "$ATTESTD_SIM_CONFIG" "$@" \
+        timeout 60 ${VALGRIND:-} "$ctl" inspect evidence --config "$ATTESTD_SIM_CONFIG" "$@" \
                 >"$dir/out" 2>&1
         got=$?
         if [ $got -ne "$want" ]; then
