@@ -32,10 +32,18 @@
  *              reconnects (new TCTI + ESYS context + TPM2_Startup)
  *   -ETIMEDOUT tpm_fresh_report_async(): the report never carried the data
  *   -EAGAIN    the PCRs kept changing while a request ran
- *   -EBUSY     TPM busy/lockout after retries
+ *   -EBUSY     TPM busy (RETRY/YIELDED/TESTING) or in DA lockout after
+ *              TPM_RETRY_MAX attempts
  *   -ENOKEY    rsa_decrypt without an ephemeral key
- *   -EACCES    a policy or authorization check failed in the TPM
+ *   -EACCES    a policy or authorization check failed in the TPM (e.g. the
+ *              PCRs changed since the ephemeral key was made)
+ *   -EBADMSG   malformed evidence (AK cert NV not DER) or a ciphertext that
+ *              does not decrypt under the ephemeral key
+ *   -ENODATA   NV index defined but never written
+ *   -ENOSPC    TPM out of object/session slots or NV space
+ *   -EPROTO    any other TPM refusal or malformed TPM answer
  *   -ECANCELED tpm_free() ran before the request completed
+ * On failure only r and message are set; every blob is empty.
  *
  * The TSS logs to our stderr: tpm_new() sets TSS2_LOG=all+NONE when
  * TSS2_LOG is unset, because this module decodes and reports every error
