@@ -4,7 +4,9 @@
 #include <sysexits.h>
 
 #include "client/commands.h"
+#ifndef ATTESTCTL_STATIC
 #include "daemon/log.h"
+#endif
 
 struct command {
         const char *group;      /* first word, or NULL for one-word commands */
@@ -14,8 +16,18 @@ struct command {
 };
 
 static const struct command commands[] = {
+        { NULL, "verdict", online_verdict_main, "print the node's verdict (exit 0 trusted, 1 untrusted, 2 unknown)" },
+        { NULL, "wait", online_wait_main, "wait until the node is trusted (init-container gate)" },
+        { NULL, "token", online_token_main, "print the current MAA token (authorized callers)" },
+        { NULL, "attest", online_attest_main, "fresh attestation bound to --nonce (authorized callers)" },
+        { NULL, "status", online_status_main, "print the daemon's state" },
+#ifndef ATTESTCTL_STATIC
+        /* offline tools: not in the static init-container build */
+        { "inspect", "hcl", inspect_hcl_main, "FILE [--json]: decode an Azure HCL report" },
+        { "inspect", "eventlog", inspect_eventlog_main, "FILE [--json]: decode and replay a TCG event log" },
         { "inspect", "evidence", inspect_evidence_main,
-          "show the TPM evidence (HCL report, AK, AK cert, PCRs) and check it" },
+          "[--config FILE] [--json]: live TPM evidence (HCL report, AK, AK cert, PCRs), checked" },
+#endif
         {}
 };
 
@@ -30,7 +42,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+#ifndef ATTESTCTL_STATIC
         log_setup(LOG_TARGET_TEXT, LOG_WARNING);
+#endif
         if (argc < 2) {
                 usage(stderr);
                 return EX_USAGE;

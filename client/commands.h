@@ -4,10 +4,26 @@
 
 /*
  * attestctl subcommands. Each takes argv with argv[0] = the subcommand
- * word and returns the process exit status:
- *   0 trusted / success, 1 untrusted / invalid, 2 unknown or timed out,
- *   3 daemon unreachable, 64+ sysexits (usage, input, software errors).
+ * word and returns the process exit status. The exit codes are stable:
  */
+#define ATTESTCTL_EXIT_OK               0       /* trusted / success */
+#define ATTESTCTL_EXIT_UNTRUSTED        1       /* untrusted / invalid */
+#define ATTESTCTL_EXIT_UNKNOWN          2       /* unknown, or timed out */
+#define ATTESTCTL_EXIT_UNREACHABLE      3       /* the daemon cannot be reached */
+/* 64 and up: sysexits (EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_NOPERM, ...) */
+
+/* client/online.c: talk to the daemon */
+int online_verdict_main(int argc, char **argv);
+int online_wait_main(int argc, char **argv);
+int online_token_main(int argc, char **argv);
+int online_attest_main(int argc, char **argv);
+int online_status_main(int argc, char **argv);
+
+/* attestctl inspect hcl FILE [--json] (client/inspect-hcl.c) */
+int inspect_hcl_main(int argc, char **argv);
+
+/* attestctl inspect eventlog FILE [--json] (client/inspect-eventlog.c) */
+int inspect_eventlog_main(int argc, char **argv);
 
 /* inspect-evidence.c: live evidence from the TPM; 0 consistent, 1 missing or
  * inconsistent, 3 TPM unreachable. */
