@@ -27,6 +27,8 @@ static const struct command commands[] = {
         { "inspect", "eventlog", inspect_eventlog_main, "FILE [--json]: decode and replay a TCG event log" },
         { "inspect", "token", inspect_token_main, "decode an MAA token without verifying it" },
         { NULL, "verify-token", verify_token_main, "verify an MAA token against a pinned JWKS" },
+        { "inspect", "evidence", inspect_evidence_main,
+          "[--config FILE] [--json]: live TPM evidence (HCL report, AK, AK cert, PCRs), checked" },
 #endif
         {}
 };

@@ -29,5 +29,8 @@ int inspect_eventlog_main(int argc, char **argv);
 int inspect_token_main(int argc, char **argv);
 /* client/verify-token.c: attestctl verify-token --jwks F --issuer URL ... FILE */
 int verify_token_main(int argc, char **argv);
+/* inspect-evidence.c: live evidence from the TPM; 0 consistent, 1 missing or
+ * inconsistent, 3 TPM unreachable. */
+int inspect_evidence_main(int argc, char **argv);
 
 #endif

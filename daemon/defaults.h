@@ -20,6 +20,16 @@
 #define TPM_FRESH_REPORT_TIMEOUT_MS_DEFAULT 10000
 #define TPM_FRESH_REPORT_TIMEOUT_MS_MIN 100
 #define TPM_FRESH_REPORT_TIMEOUT_MS_MAX 120000
+#define TPM_FRESH_REPORT_BACKOFF_MS_INITIAL 20  /* first pause between report reads */
+#define TPM_FRESH_REPORT_BACKOFF_MS_MAX 250     /* pauses double up to this */
+#define TPM_NV_READ_MAX_BYTES           16384   /* largest NV index we read */
+#define TPM_NV_BUFFER_MAX_FALLBACK      512     /* chunk size if the TPM does not say */
+#define TPM_RETRY_MAX                   3       /* RETRY/YIELDED/TESTING/LOCKOUT */
+#define TPM_RETRY_DELAY_MS              50      /* doubled per retry */
+#define TPM_QUOTE_ATTEMPTS              2       /* quote again when PCRs moved */
+#define TPM_PCR_READ_ATTEMPTS           3       /* update counter moved mid-read */
+#define TPM_DECRYPT_CIPHERTEXT_MAX      256     /* RSA-2048 */
+#define TPM_QUALIFYING_DATA_MAX         64      /* sizeof(TPMU_HA) */
 
 /* maa */
 #define MAA_ENDPOINT_DEFAULT            "https://sharedeus2.eus2.attest.azure.net"
