@@ -28,17 +28,15 @@
 #include "client/commands.h"
 #include "daemon/config.h"
 #include "daemon/defaults.h"
+#include "daemon/eventlog.h"
+#include "daemon/file.h"
+#include "daemon/hcl.h"
 #include "daemon/tpm.h"
 #include "proto/err.h"
 #include "proto/hex.h"
 
 #define EXIT_INCONSISTENT 1
 #define EXIT_TPM_UNREACHABLE 3
-
-/* HCL report layout (AZURE-PROTOCOL.md §2) */
-#define HCL_SIGNATURE "HCLA"
-#define HCL_RUNTIME_HEADER_OFFSET 1216
-#define HCL_REPORT_TYPE_OFFSET (HCL_RUNTIME_HEADER_OFFSET + 8)
 
 /* What was read from the TPM. A failed read leaves its blob empty and its
  * error in *_err. */
@@ -49,13 +47,17 @@ struct evidence {
         char pcrs_err[TPM_MESSAGE_MAX];
         TPM2B_PUBLIC ak;        /* unmarshaled ak_pub */
         X509 *cert;             /* parsed ak_cert */
+        struct hcl_report *report;      /* parsed hcl */
+        struct err report_err;
+        const char *event_log_path;
+        struct eventlog *log;
+        struct err log_err;
 };
 
 /*
  * Consistency checks over the evidence, run in order. A check returns 1
  * (pass), 0 (fail) or -1 (cannot run: evidence missing) and writes a one-line
- * detail. New checks (HCL runtime claims vs AK, event-log replay vs PCRs)
- * are added as rows here.
+ * detail.
  */
 struct evidence_check {
         const char *name;
@@ -99,25 +101,75 @@ static int check_ak_cert_key(const struct evidence *ev, char *detail, size_t siz
         return r;
 }
 
-static int check_hcl_header(const struct evidence *ev, char *detail, size_t size)
+static int check_hcl_report(const struct evidence *ev, char *detail, size_t size)
 {
         if (!ev->hcl.data) {
                 snprintf(detail, size, "no HCL report");
                 return -1;
         }
-        if (ev->hcl.len < HCL_REPORT_TYPE_OFFSET + 4 ||
-            memcmp(ev->hcl.data, HCL_SIGNATURE, 4) != 0) {
-                snprintf(detail, size, "NV 0x%08x does not hold an HCL report (no '%s' header)",
-                         TPM_NV_HCL_REPORT, HCL_SIGNATURE);
+        if (!ev->report) {
+                snprintf(detail, size, "NV 0x%08x: %s", TPM_NV_HCL_REPORT, ev->report_err.msg);
                 return 0;
         }
-        snprintf(detail, size, "HCL report header present");
+        if (!hcl_report_binding_ok(ev->report)) {
+                snprintf(detail, size, "the hardware report's report_data is not the %s of the runtime claims",
+                         hcl_hash_type_to_string(hcl_report_hash_type(ev->report)));
+                return 0;
+        }
+        snprintf(detail, size, "%s report, runtime claims bound by %s",
+                 hcl_report_type_to_string(hcl_report_type(ev->report)),
+                 hcl_hash_type_to_string(hcl_report_hash_type(ev->report)));
+        return 1;
+}
+
+static int check_hcl_ak(const struct evidence *ev, char *detail, size_t size)
+{
+        const struct hcl_rsa_key *k;
+        const uint8_t *mod;
+        size_t mod_len;
+
+        if (!ev->report || !ak_modulus(ev, &mod, &mod_len)) {
+                snprintf(detail, size, "needs the parsed HCL report and the AK");
+                return -1;
+        }
+        k = hcl_report_get0_ak(ev->report);
+        if (!k->present || k->n_len != mod_len || memcmp(k->n, mod, mod_len) != 0) {
+                snprintf(detail, size, "HCLAkPub in the hardware-signed report is not the AK at 0x%08x",
+                         TPM_AK_HANDLE);
+                return 0;
+        }
+        snprintf(detail, size, "HCLAkPub is the AK at 0x%08x", TPM_AK_HANDLE);
+        return 1;
+}
+
+static int check_eventlog(const struct evidence *ev, char *detail, size_t size)
+{
+        const uint8_t *pcrs[EVENTLOG_PCRS] = {};
+        struct err e = {};
+        uint32_t mismatch = 0;
+        int r;
+
+        if (!ev->log || ev->pcrs_err[0]) {
+                snprintf(detail, size, "%s", !ev->log ? ev->log_err.msg : "needs the PCR values");
+                return ev->log || !ev->log_err.msg[0] ? -1 : 0;
+        }
+        for (unsigned i = 0; i < EVENTLOG_PCRS && i < TPM_PCR_COUNT; i++)
+                if (ev->pcrs.mask & (1u << i))
+                        pcrs[i] = ev->pcrs.digest[i];
+        r = eventlog_compare(ev->log, TPM2_ALG_SHA256, pcrs, ev->pcrs.mask, &mismatch, &e);
+        if (r < 0) {
+                snprintf(detail, size, "%s", e.msg);
+                return 0;
+        }
+        snprintf(detail, size, "'%s' replays to the TPM's sha256 PCRs", ev->event_log_path);
         return 1;
 }
 
 static const struct evidence_check checks[] = {
-        { "hcl-report-header", check_hcl_header },
+        { "hcl-report", check_hcl_report },
+        { "hcl-ak-matches-ak", check_hcl_ak },
         { "ak-cert-matches-ak", check_ak_cert_key },
+        { "eventlog-replays", check_eventlog },
 };
 
 /* ---- reading --------------------------------------------------------------- */
@@ -147,6 +199,8 @@ static int read_evidence(struct tpm *tpm, uint32_t mask, struct evidence *ev)
         int r, worst = 0;
 
         r = fetch(tpm, tpm_read_hcl_report_async, &ev->hcl, ev->hcl_err);
+        if (r >= 0)
+                (void) hcl_parse(ev->hcl.data, ev->hcl.len, &ev->report, &ev->report_err);
         worst = r < 0 ? r : worst;
         r = fetch(tpm, tpm_read_ak_pub_async, &ev->ak_pub, ev->ak_pub_err);
         if (r >= 0) {
@@ -185,29 +239,6 @@ static int read_evidence(struct tpm *tpm, uint32_t mask, struct evidence *ev)
 
 /* ---- output ------------------------------------------------------------------ */
 
-static const char *hcl_report_type(const struct evidence *ev)
-{
-        uint32_t t;
-
-        if (ev->hcl.len < HCL_REPORT_TYPE_OFFSET + 4)
-                return "unknown";
-        t = ev->hcl.data[HCL_REPORT_TYPE_OFFSET] | ev->hcl.data[HCL_REPORT_TYPE_OFFSET + 1] << 8 |
-            (uint32_t) ev->hcl.data[HCL_REPORT_TYPE_OFFSET + 2] << 16 |
-            (uint32_t) ev->hcl.data[HCL_REPORT_TYPE_OFFSET + 3] << 24;
-        switch (t) {
-        case 2:
-                return "SEV-SNP";
-        case 4:
-                return "TDX";
-        case 3:
-                return "TVM";
-        case 1:
-                return "VBS";
-        default:
-                return "unknown";
-        }
-}
-
 static char *name_string(const X509_NAME *n)
 {
         BIO *b = BIO_new(BIO_s_mem());
@@ -243,9 +274,17 @@ static json_t *describe(const struct evidence *ev, uint32_t mask, bool *ret_ok)
         size_t mod_len;
         bool ok = true;
 
-        if (ev->hcl.data)
+        if (ev->report)
+                json_object_set_new(o, "hcl_report", json_pack("{s:I, s:s, s:i, s:b, s:s?, s:b}", "size",
+                                    (json_int_t) ev->hcl.len, "type",
+                                    hcl_report_type_to_string(hcl_report_type(ev->report)),
+                                    "version", (int) hcl_report_header_version(ev->report),
+                                    "binding_ok", hcl_report_binding_ok(ev->report),
+                                    "vm_id", hcl_report_vm_unique_id(ev->report),
+                                    "secure_boot", hcl_report_vm_secure_boot(ev->report) > 0));
+        else if (ev->hcl.data)
                 json_object_set_new(o, "hcl_report", json_pack("{s:I, s:s}", "size",
-                                    (json_int_t) ev->hcl.len, "type", hcl_report_type(ev)));
+                                    (json_int_t) ev->hcl.len, "error", ev->report_err.msg));
         else
                 json_object_set_new(o, "hcl_report", json_pack("{s:s}", "error", ev->hcl_err));
 
@@ -292,6 +331,12 @@ static json_t *describe(const struct evidence *ev, uint32_t mask, bool *ret_ok)
                                 json_object_set_new(pcrs, key, json_string(hex));
                         }
         json_object_set_new(o, "pcrs_sha256", pcrs);
+        if (ev->log)
+                json_object_set_new(o, "event_log", json_pack("{s:s, s:b}", "path", ev->event_log_path,
+                                                              "sha256_bank", eventlog_bank_size(ev->log, TPM2_ALG_SHA256) > 0));
+        else
+                json_object_set_new(o, "event_log", json_pack("{s:s, s:s}", "path", ev->event_log_path,
+                                                              "error", ev->log_err.msg));
 
         for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
                 char detail[256];
@@ -304,7 +349,7 @@ static json_t *describe(const struct evidence *ev, uint32_t mask, bool *ret_ok)
                         ok = false;
         }
         json_object_set_new(o, "checks", results);
-        if (!ev->hcl.data || !ev->ak_pub.data || !ev->cert || ev->pcrs_err[0])
+        if (!ev->report || !ev->ak_pub.data || !ev->cert || ev->pcrs_err[0] || !ev->log)
                 ok = false;
         json_object_set_new(o, "consistent", json_boolean(ok));
         *ret_ok = ok;
@@ -321,9 +366,12 @@ static void print_text(json_t *o)
         if (json_object_get(v, "error"))
                 printf("HCL report:   ERROR %s\n", json_string_value(json_object_get(v, "error")));
         else
-                printf("HCL report:   %lld bytes, %s\n",
+                printf("HCL report:   %lld bytes, %s, header v%lld, VM %s, secure boot %s\n",
                        (long long) json_integer_value(json_object_get(v, "size")),
-                       json_string_value(json_object_get(v, "type")));
+                       json_string_value(json_object_get(v, "type")),
+                       (long long) json_integer_value(json_object_get(v, "version")),
+                       json_string_value(json_object_get(v, "vm_id")) ? json_string_value(json_object_get(v, "vm_id")) : "?",
+                       json_is_true(json_object_get(v, "secure_boot")) ? "on" : "off");
         v = json_object_get(o, "ak");
         if (json_object_get(v, "error"))
                 printf("AK:           ERROR %s\n", json_string_value(json_object_get(v, "error")));
@@ -344,6 +392,10 @@ static void print_text(json_t *o)
         printf("PCRs sha256:\n");
         json_object_foreach(json_object_get(o, "pcrs_sha256"), k, v)
                 printf("  %-5s %s\n", k, json_string_value(v));
+        v = json_object_get(o, "event_log");
+        printf("Event log:    %s%s%s\n", json_string_value(json_object_get(v, "path")),
+               json_object_get(v, "error") ? ": ERROR " : "",
+               json_object_get(v, "error") ? json_string_value(json_object_get(v, "error")) : "");
         printf("Checks:\n");
         json_array_foreach(json_object_get(o, "checks"), i, c)
                 printf("  %-22s %-7s %s\n", json_string_value(json_object_get(c, "name")),
@@ -429,6 +481,15 @@ int inspect_evidence_main(int argc, char **argv)
                 ret = EXIT_TPM_UNREACHABLE;
                 goto out;
         }
+        ev.event_log_path = cfg->tpm.event_log;
+        {
+                uint8_t *buf = NULL;
+                size_t len = 0;
+
+                if (file_read_all(cfg->tpm.event_log, EVENTLOG_SIZE_MAX, &buf, &len, &ev.log_err) >= 0)
+                        (void) eventlog_parse(buf, len, &ev.log, &ev.log_err);
+                free(buf);
+        }
         out = describe(&ev, cfg->tpm.pcr_mask, &ok);
         if (json) {
                 char *s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -443,6 +504,8 @@ int inspect_evidence_main(int argc, char **argv)
 out:
         json_decref(out);
         X509_free(ev.cert);
+        hcl_report_free(ev.report);
+        eventlog_free(ev.log);
         free(ev.hcl.data);
         free(ev.ak_pub.data);
         free(ev.ak_cert.data);
