@@ -65,6 +65,7 @@
 #define HTTP_TRANSFERS_MAX              128             /* in flight per client */
 #define HTTP_MAXCONNECTS                4               /* idle connections kept for reuse */
 #define HTTP_RETRY_AFTER_MAX_S          3600
+#define HTTP_CA_CACHE_S                 300             /* curl's parsed-CA-file cache lifetime */
 
 /* local api */
 #define API_SOCKET_DEFAULT              "/run/attestd/attestd.sock"

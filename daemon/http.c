@@ -309,6 +309,8 @@ static CURLcode transfer_setopts(struct http_transfer *t, const struct http_requ
                 SET(CURLOPT_CAINFO, req->ca_file);
                 SET(CURLOPT_CAPATH, NULL);
         }
+        /* a replaced CA file is picked up within this time (curl caches stores) */
+        SET(CURLOPT_CA_CACHE_TIMEOUT, (long) HTTP_CA_CACHE_S);
         SET(CURLOPT_CONNECTTIMEOUT_MS, (long) req->connect_timeout_ms);
         SET(CURLOPT_TIMEOUT_MS, (long) req->timeout_ms);
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) req->max_response_bytes);

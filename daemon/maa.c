@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,19 @@
 #include "proto/b64.h"
 
 #define JSON_OUT_FLAGS  (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+/* Messages are cut to their buffer on purpose: format through vsnprintf so
+ * that the truncation is not reported as a mistake. */
+static void msgf(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void msgf(char *dst, size_t len, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(dst, len, fmt, ap);
+        va_end(ap);
+}
 
 static const char *const isolation_table[_MAA_ISOLATION_MAX] = {
         [MAA_ISOLATION_SEVSNP] = "SevSnp",
@@ -552,7 +566,7 @@ int maa_os_info_parse(const char *text, size_t len, struct maa_os_info *ret, str
                                         memcpy(name, value, sizeof(name));
                                         have_name = value[0] != '\0';
                                 } else if (strcmp(key, "VERSION_ID") == 0) {
-                                        (void) snprintf(version, sizeof(version), "%s", value);
+                                        msgf(version, sizeof(version), "%s", value);
                                 }
                         }
                 }
@@ -697,14 +711,14 @@ static void error_details(const char *body, size_t len, char *dst, size_t dstlen
                         quote_text(qc, sizeof(qc), code, strlen(code));
                 if (msg)
                         quote_text(qm, sizeof(qm), msg, strlen(msg));
-                (void) snprintf(dst, dstlen, "%s%s%s", code ? qc : "", code && msg ? ": " : "", msg ? qm : "");
+                msgf(dst, dstlen, "%s%s%s", code ? qc : "", code && msg ? ": " : "", msg ? qm : "");
         } else if (body && len > 0) {
                 char q[2 * MAA_ERROR_DETAIL_MAX_CHARS];
 
                 quote_text(q, sizeof(q), body, len);
-                (void) snprintf(dst, dstlen, "body '%s'", q);
+                msgf(dst, dstlen, "body '%s'", q);
         } else {
-                (void) snprintf(dst, dstlen, "no error details");
+                msgf(dst, dstlen, "no error details");
         }
         json_decref(root);
 }
@@ -726,20 +740,20 @@ static int extract_token(const char *body, size_t len, struct maa_outcome *o)
 
         tok = json_string_value(root ? json_object_get(root, "token") : NULL);
         if (!root)
-                (void) snprintf(o->message, sizeof(o->message),
+                msgf(o->message, sizeof(o->message),
                                 "MAA answered 200 with a body that is not a JSON object (%zu bytes)", len);
         else if (!tok)
-                (void) snprintf(o->message, sizeof(o->message),
+                msgf(o->message, sizeof(o->message),
                                 "MAA answered 200 without a \"token\" string");
         else if (!*tok || strlen(tok) > MAA_TOKEN_MAX_BYTES || !token_charset_ok(tok))
-                (void) snprintf(o->message, sizeof(o->message),
+                msgf(o->message, sizeof(o->message),
                                 "MAA answered 200 with a malformed token (%zu bytes)", strlen(tok));
         else {
                 o->token = strdup(tok);
                 if (!o->token)
                         r = -ENOMEM;
                 else
-                        (void) snprintf(o->message, sizeof(o->message), "MAA issued a token (%zu bytes)",
+                        msgf(o->message, sizeof(o->message), "MAA issued a token (%zu bytes)",
                                         strlen(tok));
         }
         json_decref(root);
@@ -761,7 +775,7 @@ int maa_classify(int error, const char *error_message, long status, const char *
                 body_len = 0;
         if (error) {
                 ret->result = MAA_RETRY;
-                (void) snprintf(ret->message, sizeof(ret->message), "MAA request failed: %s",
+                msgf(ret->message, sizeof(ret->message), "MAA request failed: %s",
                                 error_message && *error_message ? error_message : strerror(-error));
                 return 0;
         }
@@ -773,21 +787,21 @@ int maa_classify(int error, const char *error_message, long status, const char *
         error_details(body, body_len, details, sizeof(details));
         if (status == 400) {
                 ret->result = MAA_REFUSED;
-                (void) snprintf(ret->message, sizeof(ret->message),
+                msgf(ret->message, sizeof(ret->message),
                                 "MAA refused the evidence (HTTP 400): %s", details);
         } else if (status == 408 || status == 429 || (status >= 500 && status <= 599)) {
                 ret->result = MAA_RETRY;
-                (void) snprintf(ret->message, sizeof(ret->message), "MAA is unavailable (HTTP %ld): %s",
+                msgf(ret->message, sizeof(ret->message), "MAA is unavailable (HTTP %ld): %s",
                                 status, details);
         } else if ((status >= 400 && status <= 499) || (status >= 300 && status <= 399)) {
                 ret->result = MAA_CONFIG_ERROR;
-                (void) snprintf(ret->message, sizeof(ret->message),
+                msgf(ret->message, sizeof(ret->message),
                                 "MAA rejected the request (HTTP %ld%s): check maa.endpoint / api-version / "
                                 "authorization: %s", status,
                                 status < 400 ? ", redirects are not followed" : "", details);
         } else {
                 ret->result = MAA_RETRY;
-                (void) snprintf(ret->message, sizeof(ret->message), "unexpected HTTP %ld from MAA: %s",
+                msgf(ret->message, sizeof(ret->message), "unexpected HTTP %ld from MAA: %s",
                                 status, details);
         }
         return 0;
@@ -899,8 +913,10 @@ int imds_parse_thim(const char *body, size_t len, struct imds_vcek *ret, struct 
                 goto out;
         }
         v.chain_pem = xmalloc(n1 + n2 + 2);
-        (void) snprintf(v.chain_pem, n1 + n2 + 2, "%s%s%s", v.vcek_cert,
-                        v.vcek_cert[n1 - 1] == '\n' ? "" : "\n", v.certificate_chain);
+        memcpy(v.chain_pem, v.vcek_cert, n1);
+        if (v.vcek_cert[n1 - 1] != '\n')
+                v.chain_pem[n1++] = '\n';
+        memcpy(v.chain_pem + n1, v.certificate_chain, n2 + 1);
         *ret = v;
         v = (struct imds_vcek) { 0 };
 out:
@@ -1083,12 +1099,12 @@ static char *join_url(const char *endpoint, const char *path)
 static int imds_status(const struct http_response *resp, const char *what, char *msg, size_t msglen)
 {
         if (resp->error) {
-                (void) snprintf(msg, msglen, "IMDS %s request failed: %s", what, resp->error_message);
+                msgf(msg, msglen, "IMDS %s request failed: %s", what, resp->error_message);
                 return resp->error;
         }
         if (resp->status == 200)
                 return 0;
-        (void) snprintf(msg, msglen, "IMDS %s answered HTTP %ld%s", what, resp->status,
+        msgf(msg, msglen, "IMDS %s answered HTTP %ld%s", what, resp->status,
                         resp->status == 404 ? " (not an Azure confidential VM, or IMDS route missing)" : "");
         if (resp->status == 404)
                 return -ENOENT;
@@ -1112,7 +1128,7 @@ static void call_done(struct http_response *resp, void *userdata)
                                  resp->body_len, resp->retry_after_s, &o) < 0) {
                         o.result = MAA_RETRY;
                         o.error = -ENOMEM;
-                        (void) snprintf(o.message, sizeof(o.message), "out of memory reading the MAA answer");
+                        msgf(o.message, sizeof(o.message), "out of memory reading the MAA answer");
                 }
                 call->cb.attest(&o, call->userdata);
                 maa_outcome_done(&o);
@@ -1128,9 +1144,9 @@ static void call_done(struct http_response *resp, void *userdata)
                 if (r == 0) {
                         r = imds_parse_thim(resp->body, resp->body_len, &v, &e);
                         if (r < 0)
-                                (void) snprintf(msg, sizeof(msg), "IMDS THIM answer: %s", e.msg);
+                                msgf(msg, sizeof(msg), "IMDS THIM answer: %s", e.msg);
                         else
-                                (void) snprintf(msg, sizeof(msg), "VCEK for TCB %016llx",
+                                msgf(msg, sizeof(msg), "VCEK for TCB %016llx",
                                                 (unsigned long long) v.tcbm);
                 }
                 call->cb.vcek(r, msg, r == 0 ? &v : NULL, call->userdata);
@@ -1144,9 +1160,9 @@ static void call_done(struct http_response *resp, void *userdata)
                 if (r == 0) {
                         r = imds_parse_tdquote(resp->body, resp->body_len, &q, &qlen, &e);
                         if (r < 0)
-                                (void) snprintf(msg, sizeof(msg), "IMDS TD quote answer: %s", e.msg);
+                                msgf(msg, sizeof(msg), "IMDS TD quote answer: %s", e.msg);
                         else
-                                (void) snprintf(msg, sizeof(msg), "TD quote of %zu bytes", qlen);
+                                msgf(msg, sizeof(msg), "TD quote of %zu bytes", qlen);
                 }
                 call->cb.tdquote(r, msg, q, qlen, call->userdata);
                 break;
@@ -1219,7 +1235,7 @@ int maa_attest_start(struct http_client *http, const struct config *cfg, enum ma
 
         if (!http || !cfg || !body || !cb || !maa_route_to_string(route))
                 return -EINVAL;
-        (void) snprintf(path, sizeof(path), "/attest/%s?api-version=%s", route_table[route],
+        msgf(path, sizeof(path), "/attest/%s?api-version=%s", route_table[route],
                         route_api_version[route]);
         url = join_url(cfg->maa.endpoint, path);
         if (!url)
