@@ -57,7 +57,7 @@ limit=120
 if [ "${VALGRIND_TEST:-0}" = 1 ]; then
         runner="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --track-fds=no -q"
         limit=400
-        export HTTP_CHECK_MAX_GAP_MS=${HTTP_CHECK_MAX_GAP_MS:-2000}
+        export HTTP_CHECK_MAX_GAP_MS=${HTTP_CHECK_MAX_GAP_MS:-5000}
 fi
 # libtool wrapper scripts: run the real binary under valgrind
 [ -n "$runner" ] && [ -x "$builddir/tests/integration/.libs/http-check" ] &&
