@@ -40,9 +40,42 @@
 #define MAA_CLOCK_SKEW_S_DEFAULT        60
 #define MAA_CLOCK_SKEW_S_MAX            600
 
+/* maa wire protocol (daemon/maa.c) */
+#define MAA_API_VERSION_AZURE_GUEST     "2020-10-01"
+#define MAA_API_VERSION_SEVSNP_VM       "2022-08-01"
+#define MAA_API_VERSION_TDX_VM          "2023-04-01-preview"
+#define MAA_RESPONSE_MAX_BYTES          (1024 * 1024)   /* attest and /certs answers */
+#define MAA_TOKEN_MAX_BYTES             (512 * 1024)
+#define MAA_REQUEST_MAX_BYTES           (8 * 1024 * 1024)
+#define MAA_EVIDENCE_FIELD_MAX_BYTES    (1024 * 1024)   /* TCG log, runtime claims, quotes */
+#define MAA_VCEK_CHAIN_MAX_BYTES        (64 * 1024)
+#define MAA_TPM_BLOB_MAX_BYTES          4096            /* TPM2B_PUBLIC, TPMS_ATTEST, signatures, AK cert */
+#define MAA_CLIENT_PAYLOAD_MAX          32              /* ClientPayload entries */
+#define MAA_CLIENT_PAYLOAD_VALUE_MAX_BYTES 4096
+#define MAA_NONCE_MAX_BYTES             1024            /* platform-mode "nonce" string */
+#define MAA_OS_RELEASE_MAX_BYTES        (64 * 1024)
+#define MAA_OS_DISTRO_DEFAULT           "Linux"         /* os-release(5) default for NAME */
+#define MAA_ERROR_DETAIL_MAX_CHARS      200             /* of MAA's error text quoted in messages */
+
 /* imds */
 #define IMDS_ENDPOINT_DEFAULT           "http://169.254.169.254"
 #define IMDS_TIMEOUT_MS_DEFAULT         5000
+#define IMDS_CONNECT_TIMEOUT_MS_MAX     2000            /* link-local: connecting is instant or never */
+#define IMDS_RESPONSE_MAX_BYTES         (128 * 1024)
+#define IMDS_TDQUOTE_MAX_BYTES          (64 * 1024)
+#define IMDS_TDQUOTE_MIN_BYTES          636             /* v4 header 48 + TD report body 584 + sig len 4 */
+#define IMDS_VCEK_CACHE_S_DEFAULT       3600            /* THIM answer without cacheControl */
+#define IMDS_VCEK_CACHE_S_MAX           (7 * 86400)
+
+/* http client (daemon/http.c) */
+#define HTTP_TIMEOUT_MS_MAX             600000
+#define HTTP_RESPONSE_MAX_BYTES_MAX     (64 * 1024 * 1024)
+#define HTTP_URL_MAX_BYTES              4096
+#define HTTP_HEADERS_MAX                32
+#define HTTP_TRANSFERS_MAX              128             /* in flight per client */
+#define HTTP_MAXCONNECTS                4               /* idle connections kept for reuse */
+#define HTTP_RETRY_AFTER_MAX_S          3600
+#define HTTP_CA_CACHE_S                 300             /* curl's parsed-CA-file cache lifetime */
 
 /* local api */
 #define API_SOCKET_DEFAULT              "/run/attestd/attestd.sock"

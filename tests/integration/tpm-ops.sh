@@ -43,6 +43,9 @@ expect() {
                 exit 1
         fi
 }
+# the TPM test extended PCRs: reboot the simulated VM so that the PCRs are the
+# event log's again
+timeout 60 "$sim" reboot --dir "$dir/sim" >/dev/null || { echo "cannot reboot the sim"; exit 1; }
 expect 0
 expect 0 --json
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["consistent"] and len(d["pcrs_sha256"]) == 8 else 1)' "$dir/out" ||
@@ -53,6 +56,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/other.key" -subj /CN=oth
         tpm2_nvwrite -Q -C o -i "$dir/other.der" 0x01C101D0 || { echo "cannot replace the AK cert"; exit 1; }
 expect 1
 grep -q "ak-cert-matches-ak *fail" "$dir/out" || { echo "FAIL: no ak-cert mismatch"; cat "$dir/out"; exit 1; }
+# a PCR extended outside the event log
+tpm2_pcrextend 7:sha256=0000000000000000000000000000000000000000000000000000000000000007 ||
+        { echo "cannot extend PCR 7"; exit 1; }
+expect 1
+grep -q "eventlog-replays *fail .*PCR 7" "$dir/out" || { echo "FAIL: no replay mismatch"; cat "$dir/out"; exit 1; }
 timeout 20 "$sim" stop --dir "$dir/sim" >/dev/null
 expect 3
 grep -q "cannot reach the TPM" "$dir/out" || { echo "FAIL: unclear unreachable message"; cat "$dir/out"; exit 1; }
