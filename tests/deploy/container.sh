@@ -53,7 +53,8 @@ fi
 attestd="$builddir/daemon/attestd"
 if [ -x "$attestd" ] && command -v readelf >/dev/null && command -v dpkg >/dev/null; then
         for lib in $(readelf -d "$attestd" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-                case $lib in libc.so.*|libm.so.*|ld-linux*) continue ;; esac
+                # sanitizer runtimes come from the test build (--with-sanitizer), never the image
+                case $lib in libc.so.*|libm.so.*|ld-linux*|libasan.so.*|libubsan.so.*|liblsan.so.*|libtsan.so.*) continue ;; esac
                 path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
                 # merged /usr: dpkg may know the file under /usr/lib only
                 pkg=$( (dpkg -S "$path" || dpkg -S "/usr$path") 2>/dev/null | head -n1 | cut -d: -f1)
