@@ -14,6 +14,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+        { "audit", "verify", audit_verify_main, "check the hash chain of audit log files" },
+        { "policy", "eval", policy_eval_main, "evaluate a policy against claims, offline" },
         {}
 };
 

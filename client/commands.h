@@ -9,4 +9,10 @@
  *   3 daemon unreachable, 64+ sysexits (usage, input, software errors).
  */
 
+/* attestctl policy eval --policy FILE --claims FILE [--json] (client/policy-eval.c) */
+int policy_eval_main(int argc, char **argv);
+
+/* attestctl audit verify FILE... (client/audit-verify.c) */
+int audit_verify_main(int argc, char **argv);
+
 #endif
