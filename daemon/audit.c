@@ -219,6 +219,10 @@ static int continue_from_rotated(struct audit *a, bool *found, struct err *e)
                 }
                 if (r > 0)
                         r = parse_record(line, len, &o, &seq, why, sizeof(why));
+                if (r == 0 && seq >= INT64_MAX) {
+                        r = -EBADMSG;
+                        (void) snprintf(why, sizeof(why), "seq %" PRIu64 " leaves no room for another record", seq);
+                }
                 else
                         (void) snprintf(why, sizeof(why), "%s", strerror(-r));
                 if (r < 0) {
@@ -285,6 +289,10 @@ int audit_open(const char *path, uint64_t rotate_bytes, unsigned keep, struct au
         a->size = (uint64_t) st.st_size - partial;
         if (r > 0) {
                 r = parse_record(line, len, &o, &seq, why, sizeof(why));
+                if (r == 0 && seq >= INT64_MAX) {
+                        r = -EBADMSG;
+                        (void) snprintf(why, sizeof(why), "seq %" PRIu64 " leaves no room for another record", seq);
+                }
                 if (r < 0) {
                         err_set(e, r, "cannot continue the chain of '%s': last record: %s", path, why);
                         goto out;

@@ -343,9 +343,6 @@ static void load_cond(struct loader *l, json_t *obj, const char *base, bool is_w
                         have_claim = true;
                         if (s && jsonptr_validate(s, &e) < 0)
                                 diag_at(&l->d, ptr, "%s: '%s' is not a JSON pointer: %s", l->label, s, e.msg);
-                        else if (s && s[0] == '\0')
-                                diag_at(&l->d, ptr, "%s: the claim pointer must name a member, not the whole token",
-                                        l->label);
                         else if (s)
                                 c->claim = xstrdup(s);
                 } else if (is_when || (strcmp(key, "id") != 0 && strcmp(key, "description") != 0 &&
