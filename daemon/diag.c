@@ -186,8 +186,11 @@ static void sc_value(struct scanner *sc, char *path, size_t pathlen)
                 char junk[8] = "";
                 sc_string(sc, junk, sizeof(junk));
         } else {
-                while (sc_peek(sc) >= 0 && !strchr(",}] \t\r\n", sc_peek(sc)))
+                /* a scalar; always consume a byte, so that text jansson
+                 * accepted up to a NUL cannot stall the scan */
+                do
                         sc_advance(sc);
+                while (sc_peek(sc) > 0 && !strchr(",}] \t\r\n", sc_peek(sc)));
         }
 }
 

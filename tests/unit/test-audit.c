@@ -188,8 +188,9 @@ static void test_records_and_chain(void **state)
         assert_non_null(strstr(buf, ",\"evidence_sha256\":null,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\"}"));
         o = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
         assert_non_null(o);
-        assert_true(json_equal(json_object_get(o, "caller"),
-                               json_pack("{si, si, si, ss}", "uid", 1000, "gid", 1000, "pid", 42, "pod_uid", "pod-1")));
+        extra = json_pack("{si, si, si, ss}", "uid", 1000, "gid", 1000, "pid", 42, "pod_uid", "pod-1");
+        assert_true(json_equal(json_object_get(o, "caller"), extra));
+        json_decref(extra);
         json_decref(o);
         assert_non_null(strstr(nl + 1, "\"evidence_sha256\":null,\"verdict\":\"trusted\",\"age\":3,\"prev\":\""));
         free(buf);
