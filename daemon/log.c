@@ -307,6 +307,10 @@ static void write_record(int level, const char *module, const char *file, int li
 
 static void vlog(int level, int error, const char *module, const char *file, int line,
                  const char *func, const char *message_id, const char *const *fields,
+                 const char *fmt, va_list ap) __attribute__((format(printf, 9, 0)));
+
+static void vlog(int level, int error, const char *module, const char *file, int line,
+                 const char *func, const char *message_id, const char *const *fields,
                  const char *fmt, va_list ap)
 {
         char raw[LOG_LINE_MAX], msg[LOG_LINE_MAX];

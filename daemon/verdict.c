@@ -107,6 +107,9 @@ int verdict_dup(const struct verdict *v, struct verdict **ret)
 }
 
 static int add_reason_va(struct verdict *v, enum verdict_code code, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
+
+static int add_reason_va(struct verdict *v, enum verdict_code code, const char *fmt, va_list ap)
 {
         char msg[512];
         json_t *reason;
