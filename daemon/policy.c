@@ -604,10 +604,16 @@ static char *value_text(const json_t *v)
                 return xstrdup("(unprintable)");
         n = strlen(s);
         if (n > POLICY_MESSAGE_VALUE_MAX) {
+                char *cut;
+
                 n = POLICY_MESSAGE_VALUE_MAX;
                 while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
                         n--;    /* do not cut a UTF-8 sequence */
-                memcpy(s + n, "...", 4);
+                cut = xmalloc(n + 4);
+                memcpy(cut, s, n);
+                memcpy(cut + n, "...", 4);
+                free(s);
+                s = cut;
         }
         return s;
 }

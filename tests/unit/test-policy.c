@@ -467,6 +467,18 @@ static void test_long_values_cut_in_message(void **state)
         assert_non_null(strstr(json_string_value(json_object_get(json_array_get(reasons, 0), "message")), "..."));
         assert_int_equal(json_string_length(json_object_get(json_array_get(reasons, 0), "actual")), 600);
         json_decref(reasons);
+        /* JSON text just past the cut (161 and 162 bytes) */
+        for (size_t extra = 1; extra <= 2; extra++) {
+                memset(claims, 0, sizeof(claims));
+                strcpy(claims, "{\"s\": \"");
+                memset(claims + 7, 'x', 158 + extra);
+                strcat(claims, "\"}");
+                assert_int_equal(eval_rule("\"claim\": \"/s\", \"equals\": \"y\"", claims, &reasons), FAIL);
+                assert_non_null(strstr(json_string_value(json_object_get(json_array_get(reasons, 0), "message")),
+                                       "found \"xxxxxxxx"));
+                assert_non_null(strstr(json_string_value(json_object_get(json_array_get(reasons, 0), "message")), "x..."));
+                json_decref(reasons);
+        }
 }
 
 static void test_guest_default_vs_real_token(void **state)
