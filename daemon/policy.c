@@ -130,9 +130,10 @@ static int regex_check(const char *re, char *why, size_t whylen)
 {
         size_t cur[33] = { 0 }, last[33] = { 0 };
         int depth = 0;
+        bool repeated = false;  /* the previous token was a repetition */
 
         for (const char *p = re; *p; p++) {
-                size_t atom = 1;
+                size_t atom = 1, factor = 1;
 
                 switch (*p) {
                 case '\\':
@@ -173,6 +174,7 @@ static int regex_check(const char *re, char *why, size_t whylen)
                         }
                         depth++;
                         cur[depth] = last[depth] = 0;
+                        repeated = false;
                         continue;
                 case ')':
                         if (depth == 0)
@@ -180,17 +182,28 @@ static int regex_check(const char *re, char *why, size_t whylen)
                         atom = cur[depth] + 2;
                         depth--;
                         break;
+                case '|':
+                        repeated = false;
+                        continue;
                 case '*':
                 case '+':
                 case '?':
-                case '|':
-                        continue;
                 case '{': {
                         unsigned long bound = 0, n;
                         char *end;
 
-                        if (p[1] < '0' || p[1] > '9')
+                        if (*p == '{' && (p[1] < '0' || p[1] > '9'))
                                 break;
+                        if (repeated) {
+                                /* glibc copies the operand tree per operator: "a++++" is exponential */
+                                (void) snprintf(why, whylen, "repetition operators may not follow one another");
+                                return -EINVAL;
+                        }
+                        repeated = true;
+                        if (*p != '{') {
+                                factor = *p == '+' ? 2 : 1;     /* "a+" is built as "aa*" */
+                                goto multiply;
+                        }
                         for (const char *q = p + 1; *q >= '0' && *q <= '9'; q = end + (*end == ',')) {
                                 n = strtoul(q, &end, 10);
                                 if (n > POLICY_REGEX_REPEAT_MAX) {
@@ -201,8 +214,10 @@ static int regex_check(const char *re, char *why, size_t whylen)
                                 bound = n > bound ? n : bound;
                                 p = end - 1;
                         }
+                        factor = bound ? bound : 1;
+                multiply:
                         cur[depth] -= last[depth];
-                        last[depth] *= bound ? bound : 1;
+                        last[depth] *= factor;
                         cur[depth] += last[depth];
                         if (cur[depth] > POLICY_REGEX_EXPANDED_MAX)
                                 goto too_big;
@@ -211,6 +226,7 @@ static int regex_check(const char *re, char *why, size_t whylen)
                 default:
                         break;
                 }
+                repeated = false;
                 last[depth] = atom;
                 cur[depth] += atom;
                 if (cur[depth] > POLICY_REGEX_EXPANDED_MAX)

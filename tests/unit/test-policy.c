@@ -340,6 +340,10 @@ static void test_load_errors_document(void **state)
                 { "{}", "'rules' is missing", -EINVAL },
                 { "{\"name\": \"n\", \"version\": 1, \"rules\": []}", "'rules' takes an array of 1 to", -EINVAL },
                 { "{\"name\": \"\", \"version\": 1.5, \"rules\": {}}", "/name: policy: must be a non-empty string", -EINVAL },
+                { "{\"name\": \"n\", \"version\": 1, \"rules\": [{\"id\": \"r\", \"description\": \"d\", "
+                  "\"claim\": \"/a\", \"matches\": \"ab++\"}]}", "repetition operators may not follow one another", -EINVAL },
+                { "{\"name\": \"n\", \"version\": 1, \"rules\": [{\"id\": \"r\", \"description\": \"d\", "
+                  "\"claim\": \"/a\", \"matches\": \"((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)\"}]}", "the pattern expands", -EINVAL },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
