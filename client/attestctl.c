@@ -29,6 +29,8 @@ static const struct command commands[] = {
         { NULL, "verify-token", verify_token_main, "verify an MAA token against a pinned JWKS" },
         { "inspect", "evidence", inspect_evidence_main,
           "[--config FILE] [--json]: live TPM evidence (HCL report, AK, AK cert, PCRs), checked" },
+        { "audit", "verify", audit_verify_main, "check the hash chain of audit log files" },
+        { "policy", "eval", policy_eval_main, "evaluate a policy against claims, offline" },
 #endif
         {}
 };

@@ -33,4 +33,10 @@ int verify_token_main(int argc, char **argv);
  * inconsistent, 3 TPM unreachable. */
 int inspect_evidence_main(int argc, char **argv);
 
+/* attestctl policy eval --policy FILE --claims FILE [--json] (client/policy-eval.c) */
+int policy_eval_main(int argc, char **argv);
+
+/* attestctl audit verify FILE... (client/audit-verify.c) */
+int audit_verify_main(int argc, char **argv);
+
 #endif

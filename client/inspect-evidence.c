@@ -28,6 +28,7 @@
 #include "client/commands.h"
 #include "daemon/config.h"
 #include "daemon/defaults.h"
+#include "daemon/diag.h"
 #include "daemon/eventlog.h"
 #include "daemon/file.h"
 #include "daemon/hcl.h"
@@ -409,7 +410,7 @@ static void print_text(json_t *o)
 
 static int load_config(const char *path, struct config **ret)
 {
-        struct config_errors errs = {};
+        struct diag_list errs = {};
         int r;
 
         if (!path && access(CONFIG_FILE_DEFAULT, F_OK) < 0) {
@@ -422,7 +423,7 @@ static int load_config(const char *path, struct config **ret)
         if (r < 0 && errs.n == 0)
                 fprintf(stderr, "attestctl: cannot load '%s': %s\n",
                         path ? path : CONFIG_FILE_DEFAULT, strerror(-r));
-        config_errors_done(&errs);
+        diag_list_done(&errs);
         return r;
 }
 

@@ -2,205 +2,20 @@
 #define LOG_MODULE "config"
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <math.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "daemon/config.h"
 #include "daemon/defaults.h"
+#include "daemon/diag.h"
 #include "daemon/xalloc.h"
-
-/* ---- errors ---------------------------------------------------------- */
-
-void config_errors_done(struct config_errors *errs)
-{
-        if (!errs)
-                return;
-        for (size_t i = 0; i < errs->n; i++)
-                free(errs->msgs[i]);
-        free(errs->msgs);
-        errs->msgs = NULL;
-        errs->n = 0;
-}
-
-static void add_error(struct config_errors *errs, const char *name, int line, int col,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void add_error(struct config_errors *errs, const char *name, int line, int col,
-                      const char *fmt, ...)
-{
-        char msg[512], *s;
-        va_list ap;
-
-        if (!errs)
-                return;
-        va_start(ap, fmt);
-        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        if (line > 0)
-                s = xmalloc(strlen(name) + strlen(msg) + 32),
-                sprintf(s, "%s:%d:%d: %s", name, line, col, msg);
-        else
-                s = xmalloc(strlen(name) + strlen(msg) + 3), sprintf(s, "%s: %s", name, msg);
-        errs->msgs = xreallocarray(errs->msgs, errs->n + 1, sizeof(char *));
-        errs->msgs[errs->n++] = s;
-}
-
-/* ---- key positions ----------------------------------------------------
- * jansson does not keep source positions of values, so a second, small
- * scanner walks the (already validated) text and records where each member
- * starts, by JSON pointer. */
-
-struct pos {
-        char *ptr;
-        int line, col;
-};
-
-struct scanner {
-        const char *s;
-        size_t len, i;
-        int line, col;
-        struct pos *pos;
-        size_t n_pos;
-        int depth;
-};
-
-static int sc_peek(struct scanner *sc)
-{
-        return sc->i < sc->len ? (unsigned char) sc->s[sc->i] : -1;
-}
-
-static void sc_advance(struct scanner *sc)
-{
-        if (sc->i >= sc->len)
-                return;
-        if (sc->s[sc->i] == '\n') {
-                sc->line++;
-                sc->col = 1;
-        } else {
-                sc->col++;
-        }
-        sc->i++;
-}
-
-static void sc_ws(struct scanner *sc)
-{
-        while (sc_peek(sc) == ' ' || sc_peek(sc) == '\t' || sc_peek(sc) == '\n' || sc_peek(sc) == '\r')
-                sc_advance(sc);
-}
-
-static void sc_record(struct scanner *sc, const char *ptr, int line, int col)
-{
-        sc->pos = xreallocarray(sc->pos, sc->n_pos + 1, sizeof(struct pos));
-        sc->pos[sc->n_pos++] = (struct pos) { xstrdup(ptr), line, col };
-}
-
-/* Reads a string token; appends its (RFC 6901 escaped) text to out. */
-static void sc_string(struct scanner *sc, char *out, size_t outlen)
-{
-        size_t o = strlen(out);
-
-        sc_advance(sc);         /* opening quote */
-        while (sc_peek(sc) >= 0 && sc_peek(sc) != '"') {
-                int c = sc_peek(sc);
-                if (c == '\\') {
-                        sc_advance(sc);
-                        c = sc_peek(sc);
-                }
-                if (o + 3 < outlen) {
-                        if (c == '~') {
-                                out[o++] = '~';
-                                out[o++] = '0';
-                        } else if (c == '/') {
-                                out[o++] = '~';
-                                out[o++] = '1';
-                        } else {
-                                out[o++] = (char) c;
-                        }
-                }
-                sc_advance(sc);
-        }
-        out[o] = '\0';
-        sc_advance(sc);         /* closing quote */
-}
-
-static void sc_value(struct scanner *sc, char *path, size_t pathlen);
-
-static void sc_container(struct scanner *sc, char *path, size_t pathlen, bool object)
-{
-        size_t base = strlen(path);
-        unsigned idx = 0;
-
-        sc_advance(sc);
-        if (++sc->depth > CONFIG_DEPTH_MAX + 2) {
-                sc->i = sc->len;
-                return;
-        }
-        for (;;) {
-                int line, col;
-
-                sc_ws(sc);
-                if (sc_peek(sc) < 0 || sc_peek(sc) == (object ? '}' : ']'))
-                        break;
-                line = sc->line;
-                col = sc->col;
-                path[base] = '\0';
-                if (base + 2 < pathlen)
-                        strcat(path, "/");
-                if (object) {
-                        sc_string(sc, path, pathlen);
-                        sc_ws(sc);
-                        sc_advance(sc); /* ':' */
-                } else {
-                        (void) snprintf(path + strlen(path), pathlen - strlen(path), "%u", idx++);
-                }
-                sc_record(sc, path, line, col);
-                sc_ws(sc);
-                sc_value(sc, path, pathlen);
-                sc_ws(sc);
-                if (sc_peek(sc) == ',')
-                        sc_advance(sc);
-        }
-        path[base] = '\0';
-        sc->depth--;
-        sc_advance(sc);
-}
-
-static void sc_value(struct scanner *sc, char *path, size_t pathlen)
-{
-        int c = sc_peek(sc);
-
-        if (c == '{' || c == '[') {
-                sc_container(sc, path, pathlen, c == '{');
-        } else if (c == '"') {
-                char junk[8] = "";
-                sc_string(sc, junk, sizeof(junk));
-        } else {
-                while (sc_peek(sc) >= 0 && !strchr(",}] \t\r\n", sc_peek(sc)))
-                        sc_advance(sc);
-        }
-}
-
-static void scan_positions(const char *text, size_t len, struct pos **ret, size_t *ret_n)
-{
-        struct scanner sc = { .s = text, .len = len, .line = 1, .col = 1 };
-        char path[1024] = "";
-
-        sc_ws(&sc);
-        sc_value(&sc, path, sizeof(path));
-        *ret = sc.pos;
-        *ret_n = sc.n_pos;
-}
 
 /* ---- schema ---------------------------------------------------------- */
 
@@ -293,6 +108,7 @@ static const struct field policy_fields[] = {
 static const struct field audit_fields[] = {
         { "file", F_PATH, OFF(audit.file) },
         { "rotate_bytes", F_U64, OFF(audit.rotate_bytes), 0, (double) AUDIT_ROTATE_BYTES_MIN, (double) AUDIT_ROTATE_BYTES_MAX },
+        { "keep", F_UINT, OFF(audit.keep), 0, AUDIT_KEEP_MIN, AUDIT_KEEP_MAX },
         {}
 };
 
@@ -365,6 +181,7 @@ struct config *config_new_default(void)
         c->policy.file = xstrdup(POLICY_FILE_DEFAULT);
         c->audit.file = xstrdup(AUDIT_FILE_DEFAULT);
         c->audit.rotate_bytes = AUDIT_ROTATE_BYTES_DEFAULT;
+        c->audit.keep = AUDIT_KEEP_DEFAULT;
         c->refresh.fraction = REFRESH_FRACTION_DEFAULT;
         c->refresh.jitter = REFRESH_JITTER_DEFAULT;
         c->refresh.backoff_initial_ms = REFRESH_BACKOFF_INITIAL_MS_DEFAULT;
@@ -392,36 +209,6 @@ struct config *config_free(struct config *c)
 }
 
 /* ---- phase one: read every member ------------------------------------ */
-
-struct parse_ctx {
-        const char *name;
-        struct config_errors *errs;
-        struct pos *pos;
-        size_t n_pos;
-        int n_errors;
-};
-
-static void perr(struct parse_ctx *p, const char *ptr, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void perr(struct parse_ctx *p, const char *ptr, const char *fmt, ...)
-{
-        int line = 0, col = 0;
-        char msg[400];
-        va_list ap;
-
-        for (size_t i = 0; i < p->n_pos; i++)
-                if (strcmp(p->pos[i].ptr, ptr) == 0) {
-                        line = p->pos[i].line;
-                        col = p->pos[i].col;
-                        break;
-                }
-        va_start(ap, fmt);
-        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        add_error(p->errs, p->name, line, col, "%s: %s", ptr, msg);
-        p->n_errors++;
-}
 
 static bool url_ok(const char *s, bool https_only)
 {
@@ -462,12 +249,12 @@ static void set_string(char **dst, const char *v)
         *dst = v ? xstrdup(v) : NULL;
 }
 
-static int read_id(struct parse_ctx *p, const char *ptr, json_t *v, bool group, unsigned *ret)
+static int read_id(struct diag *p, const char *ptr, json_t *v, bool group, unsigned *ret)
 {
         if (json_is_integer(v)) {
                 json_int_t n = json_integer_value(v);
                 if (n < 0 || n > 0x7fffffff) {
-                        perr(p, ptr, "%s id %lld out of range", group ? "group" : "user", (long long) n);
+                        diag_at(p, ptr, "%s id %lld out of range", group ? "group" : "user", (long long) n);
                         return -ERANGE;
                 }
                 *ret = (unsigned) n;
@@ -488,14 +275,14 @@ static int read_id(struct parse_ctx *p, const char *ptr, json_t *v, bool group, 
                                 return 0;
                         }
                 }
-                perr(p, ptr, "unknown %s '%s'", group ? "group" : "user", name);
+                diag_at(p, ptr, "unknown %s '%s'", group ? "group" : "user", name);
                 return -ENOENT;
         }
-        perr(p, ptr, "expected a numeric id or a name");
+        diag_at(p, ptr, "expected a numeric id or a name");
         return -EINVAL;
 }
 
-static void read_field(struct parse_ctx *p, struct config *c, const struct field *f,
+static void read_field(struct diag *p, struct config *c, const struct field *f,
                        json_t *v, const char *ptr)
 {
         char *base = (char *) c + f->offset;
@@ -512,21 +299,21 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
         case F_HOSTPORT: {
                 const char *s;
                 if (!json_is_string(v)) {
-                        perr(p, ptr, "expected a string");
+                        diag_at(p, ptr, "expected a string");
                         return;
                 }
                 s = json_string_value(v);
                 if (s[0] == '\0' || strlen(s) > 4096)
-                        perr(p, ptr, "must be a non-empty string of at most 4096 bytes");
+                        diag_at(p, ptr, "must be a non-empty string of at most 4096 bytes");
                 else if (f->type == F_PATH && s[0] != '/')
-                        perr(p, ptr, "'%s' is not an absolute path", s);
+                        diag_at(p, ptr, "'%s' is not an absolute path", s);
                 else if (f->type == F_URL_HTTPS && !url_ok(s, true))
-                        perr(p, ptr, "'%s' is not an https:// URL without path or trailing slash "
+                        diag_at(p, ptr, "'%s' is not an https:// URL without path or trailing slash "
                              "(TLS cannot be turned off)", s);
                 else if (f->type == F_URL_HTTP && !url_ok(s, false))
-                        perr(p, ptr, "'%s' is not an http(s):// URL without trailing slash", s);
+                        diag_at(p, ptr, "'%s' is not an http(s):// URL without trailing slash", s);
                 else if (f->type == F_HOSTPORT && !hostport_ok(s))
-                        perr(p, ptr, "'%s' is not HOST:PORT", s);
+                        diag_at(p, ptr, "'%s' is not HOST:PORT", s);
                 else
                         set_string((char **) base, s);
                 return;
@@ -535,12 +322,12 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
         case F_U64: {
                 json_int_t n;
                 if (!json_is_integer(v)) {
-                        perr(p, ptr, "expected an integer");
+                        diag_at(p, ptr, "expected an integer");
                         return;
                 }
                 n = json_integer_value(v);
                 if ((double) n < f->min || (double) n > f->max) {
-                        perr(p, ptr, "%lld is out of range [%.0f, %.0f]", (long long) n, f->min, f->max);
+                        diag_at(p, ptr, "%lld is out of range [%.0f, %.0f]", (long long) n, f->min, f->max);
                         return;
                 }
                 if (f->type == F_UINT)
@@ -552,12 +339,12 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
         case F_DOUBLE: {
                 double d;
                 if (!json_is_number(v)) {
-                        perr(p, ptr, "expected a number");
+                        diag_at(p, ptr, "expected a number");
                         return;
                 }
                 d = json_number_value(v);
                 if (!isfinite(d) || d < f->min || d > f->max) {
-                        perr(p, ptr, "%g is out of range [%g, %g]", d, f->min, f->max);
+                        diag_at(p, ptr, "%g is out of range [%g, %g]", d, f->min, f->max);
                         return;
                 }
                 *(double *) base = d;
@@ -566,7 +353,7 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
         case F_LOG_LEVEL: {
                 int l = json_is_string(v) ? log_level_from_string(json_string_value(v)) : -EINVAL;
                 if (l < 0)
-                        perr(p, ptr, "expected one of \"error\", \"warning\", \"notice\", \"info\", \"debug\"");
+                        diag_at(p, ptr, "expected one of \"error\", \"warning\", \"notice\", \"info\", \"debug\"");
                 else
                         *(int *) base = l;
                 return;
@@ -574,7 +361,7 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
         case F_LOG_FORMAT: {
                 int t = json_is_string(v) ? (int) log_target_from_string(json_string_value(v)) : -EINVAL;
                 if (t < 0)
-                        perr(p, ptr, "expected one of \"auto\", \"text\", \"json\", \"journal\"");
+                        diag_at(p, ptr, "expected one of \"auto\", \"text\", \"json\", \"journal\"");
                 else
                         *(enum log_target *) base = t;
                 return;
@@ -582,7 +369,7 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
         case F_MAA_MODE: {
                 int m = json_is_string(v) ? (int) maa_mode_from_string(json_string_value(v)) : -EINVAL;
                 if (m < 0)
-                        perr(p, ptr, "expected \"guest\" or \"platform\"");
+                        diag_at(p, ptr, "expected \"guest\" or \"platform\"");
                 else
                         *(enum maa_mode *) base = m;
                 return;
@@ -592,13 +379,13 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
                 char *end;
                 unsigned long m;
                 if (!s || !*s) {
-                        perr(p, ptr, "expected an octal mode string such as \"0660\"");
+                        diag_at(p, ptr, "expected an octal mode string such as \"0660\"");
                         return;
                 }
                 errno = 0;
                 m = strtoul(s, &end, 8);
                 if (errno || *end || m > 0777)
-                        perr(p, ptr, "'%s' is not an octal permission mode (0000-0777)", s);
+                        diag_at(p, ptr, "'%s' is not an octal permission mode (0000-0777)", s);
                 else
                         *(mode_t *) base = (mode_t) m;
                 return;
@@ -608,7 +395,7 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
                 size_t i;
                 json_t *e;
                 if (!json_is_array(v) || json_array_size(v) == 0) {
-                        perr(p, ptr, "expected a non-empty array of PCR indices (0-23)");
+                        diag_at(p, ptr, "expected a non-empty array of PCR indices (0-23)");
                         return;
                 }
                 json_array_foreach(v, i, e) {
@@ -616,11 +403,11 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
                         json_int_t n = json_is_integer(e) ? json_integer_value(e) : -1;
                         (void) snprintf(eptr, sizeof(eptr), "%s/%zu", ptr, i);
                         if (n < 0 || n > 23) {
-                                perr(p, eptr, "PCR index must be an integer 0-23");
+                                diag_at(p, eptr, "PCR index must be an integer 0-23");
                                 return;
                         }
                         if (mask & (1u << n)) {
-                                perr(p, eptr, "PCR %lld listed twice", (long long) n);
+                                diag_at(p, eptr, "PCR %lld listed twice", (long long) n);
                                 return;
                         }
                         mask |= 1u << n;
@@ -634,7 +421,7 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
                 size_t i, n;
                 json_t *e;
                 if (!json_is_array(v) || json_array_size(v) > API_ID_LIST_MAX) {
-                        perr(p, ptr, "expected an array of at most %d ids or names", API_ID_LIST_MAX);
+                        diag_at(p, ptr, "expected an array of at most %d ids or names", API_ID_LIST_MAX);
                         return;
                 }
                 n = json_array_size(v);
@@ -655,7 +442,7 @@ static void read_field(struct parse_ctx *p, struct config *c, const struct field
         }
 }
 
-static void read_section(struct parse_ctx *p, struct config *c, const struct section *s, json_t *obj)
+static void read_section(struct diag *p, struct config *c, const struct section *s, json_t *obj)
 {
         const char *key;
         json_t *v;
@@ -663,7 +450,7 @@ static void read_section(struct parse_ctx *p, struct config *c, const struct sec
 
         if (!json_is_object(obj)) {
                 (void) snprintf(ptr, sizeof(ptr), "/%s", s->name);
-                perr(p, ptr, "expected an object");
+                diag_at(p, ptr, "expected an object");
                 return;
         }
         json_object_foreach(obj, key, v) {
@@ -674,7 +461,7 @@ static void read_section(struct parse_ctx *p, struct config *c, const struct sec
                         if (strcmp(f->name, key) == 0)
                                 break;
                 if (!f->name) {
-                        perr(p, ptr, "unknown key '%s' in section '%s'", key, s->name);
+                        diag_at(p, ptr, "unknown key '%s' in section '%s'", key, s->name);
                         continue;
                 }
                 read_field(p, c, f, v, ptr);
@@ -683,69 +470,56 @@ static void read_section(struct parse_ctx *p, struct config *c, const struct sec
 
 /* ---- phase two: cross-field checks ----------------------------------- */
 
-int config_validate(const struct config *c, const char *name, struct config_errors *errs)
+int config_validate(const struct config *c, const char *name, struct diag_list *errs)
 {
         int n = 0;
 
         if (c->maa.connect_timeout_ms > c->maa.timeout_ms) {
-                add_error(errs, name, 0, 0, "/maa: connect_timeout_ms (%u) exceeds timeout_ms (%u)",
+                diag_add(errs, name, 0, 0, "/maa: connect_timeout_ms (%u) exceeds timeout_ms (%u)",
                           c->maa.connect_timeout_ms, c->maa.timeout_ms);
                 n++;
         }
         if (c->refresh.backoff_initial_ms > c->refresh.backoff_max_ms) {
-                add_error(errs, name, 0, 0, "/refresh: backoff_initial_ms (%u) exceeds backoff_max_ms (%u)",
+                diag_add(errs, name, 0, 0, "/refresh: backoff_initial_ms (%u) exceeds backoff_max_ms (%u)",
                           c->refresh.backoff_initial_ms, c->refresh.backoff_max_ms);
                 n++;
         }
         if (c->refresh.fraction + c->refresh.jitter >= 1.0) {
-                add_error(errs, name, 0, 0,
+                diag_add(errs, name, 0, 0,
                           "/refresh: fraction + jitter (%.2f) must stay below 1, or refreshes could start after the token expired",
                           c->refresh.fraction + c->refresh.jitter);
                 n++;
         }
         if (strlen(c->api.socket) >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
-                add_error(errs, name, 0, 0, "/api/socket: '%s' is longer than a unix socket path may be (107 bytes)",
+                diag_add(errs, name, 0, 0, "/api/socket: '%s' is longer than a unix socket path may be (107 bytes)",
                           c->api.socket);
                 n++;
         }
         if (c->api.socket_mode & 0111) {
-                add_error(errs, name, 0, 0, "/api/socket_mode: %04o sets execute bits, which mean nothing on a socket",
+                diag_add(errs, name, 0, 0, "/api/socket_mode: %04o sets execute bits, which mean nothing on a socket",
                           (unsigned) c->api.socket_mode);
                 n++;
         }
         if (strcmp(c->audit.file, c->policy.file) == 0) {
-                add_error(errs, name, 0, 0, "/audit/file: the audit log must not be the policy file");
+                diag_add(errs, name, 0, 0, "/audit/file: the audit log must not be the policy file");
                 n++;
         }
         return n ? -EINVAL : 0;
 }
 
 int config_parse(const char *text, size_t len, const char *name, struct config **ret,
-                 struct config_errors *errs)
+                 struct diag_list *errs)
 {
-        struct parse_ctx p = { .name = name, .errs = errs };
+        struct diag p = {};
         struct config *c = NULL;
-        json_error_t jerr;
         json_t *root = NULL, *v;
         const char *key;
         int r;
 
-        if (len > CONFIG_FILE_MAX_BYTES) {
-                add_error(errs, name, 0, 0, "file is %zu bytes, more than the %d allowed", len,
-                          CONFIG_FILE_MAX_BYTES);
+        r = diag_parse_object(text, len, CONFIG_FILE_MAX_BYTES, name, "configuration", &root, errs);
+        if (r < 0)
                 return -EINVAL;
-        }
-        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root) {
-                add_error(errs, name, jerr.line, jerr.column, "%s", jerr.text);
-                return -EINVAL;
-        }
-        if (!json_is_object(root)) {
-                add_error(errs, name, 1, 1, "the configuration must be a JSON object");
-                r = -EINVAL;
-                goto out;
-        }
-        scan_positions(text, len, &p.pos, &p.n_pos);
+        diag_init(&p, name, text, len, CONFIG_DEPTH_MAX + 2, errs);
         c = config_new_default();
         json_object_foreach(root, key, v) {
                 const struct section *s;
@@ -756,7 +530,7 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
                                 break;
                 if (!s->name) {
                         (void) snprintf(ptr, sizeof(ptr), "/%s", key);
-                        perr(&p, ptr, "unknown section '%s' (known: log, tpm, maa, imds, api, policy, audit, refresh)", key);
+                        diag_at(&p, ptr, "unknown section '%s' (known: log, tpm, maa, imds, api, policy, audit, refresh)", key);
                         continue;
                 }
                 read_section(&p, c, s, v);
@@ -769,61 +543,23 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
         c = NULL;
         r = 0;
 out:
-        for (size_t i = 0; i < p.n_pos; i++)
-                free(p.pos[i].ptr);
-        free(p.pos);
+        diag_done(&p);
         config_free(c);
         json_decref(root);
         return r;
 }
 
-int config_load(const char *path, struct config **ret, struct config_errors *errs)
+int config_load(const char *path, struct config **ret, struct diag_list *errs)
 {
         char *buf = NULL;
         size_t len = 0;
-        struct stat st;
-        int fd, r;
+        int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                r = -errno;
-                add_error(errs, path, 0, 0, "cannot open: %s", strerror(-r));
+        r = diag_read_file(path, CONFIG_FILE_MAX_BYTES, &buf, &len, errs);
+        if (r < 0)
                 return r;
-        }
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                add_error(errs, path, 0, 0, "cannot stat: %s", strerror(-r));
-                goto out;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                r = -EINVAL;
-                add_error(errs, path, 0, 0, "not a regular file");
-                goto out;
-        }
-        if (st.st_size > CONFIG_FILE_MAX_BYTES) {
-                r = -EFBIG;
-                add_error(errs, path, 0, 0, "file is %lld bytes, more than the %d allowed",
-                          (long long) st.st_size, CONFIG_FILE_MAX_BYTES);
-                goto out;
-        }
-        buf = xmalloc((size_t) st.st_size + 1);
-        while (len < (size_t) st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t) st.st_size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        add_error(errs, path, 0, 0, "read failed: %s", strerror(-r));
-                        goto out;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
         r = config_parse(buf, len, path, ret, errs);
-out:
         free(buf);
-        (void) close(fd);
         return r;
 }
 

@@ -68,6 +68,7 @@ struct config {
         struct {
                 char *file;
                 uint64_t rotate_bytes;
+                unsigned keep;          /* rotated files kept */
         } audit;
 
         struct {
@@ -78,16 +79,10 @@ struct config {
         } refresh;
 };
 
-/*
- * Errors collected while loading: every problem in the file, each as
- * "FILE:LINE:COL: message" (or "FILE: message" where no position applies).
- */
-struct config_errors {
-        char **msgs;
-        size_t n;
-};
-
-void config_errors_done(struct config_errors *errs);
+/* Errors collected while loading are every problem in the file, each as
+ * "FILE:LINE:COL: message" (or "FILE: message" where no position applies),
+ * in a struct diag_list (daemon/diag.h). */
+struct diag_list;
 
 /* A config holding only defaults. [out] callee-allocated; free with config_free(). */
 struct config *config_new_default(void);
@@ -101,13 +96,13 @@ struct config *config_free(struct config *c);
  * Returns 0, -EINVAL (errors collected in *errs), or -ENOMEM.
  */
 int config_parse(const char *text, size_t len, const char *name, struct config **ret,
-                 struct config_errors *errs);
+                 struct diag_list *errs);
 
 /* Read path (bounded by CONFIG_FILE_MAX_BYTES) and config_parse() it. */
-int config_load(const char *path, struct config **ret, struct config_errors *errs);
+int config_load(const char *path, struct config **ret, struct diag_list *errs);
 
 /* Cross-field checks (also run by config_parse). Appends to errs. */
-int config_validate(const struct config *c, const char *name, struct config_errors *errs);
+int config_validate(const struct config *c, const char *name, struct diag_list *errs);
 
 bool config_uid_may_use_token(const struct config *c, uid_t uid, gid_t gid);
 

@@ -12,6 +12,7 @@
 #define CONFIG_FILE_DEFAULT             SYSCONFDIR "/attestd/attestd.json"
 #define CONFIG_FILE_MAX_BYTES           (256 * 1024)
 #define CONFIG_DEPTH_MAX                8
+#define DIAG_ERRORS_MAX                 100     /* messages kept per document */
 
 /* tpm */
 #define TPM_TCTI_DEFAULT                "device:/dev/tpmrm0"
@@ -103,9 +104,26 @@
 #define AUDIT_ROTATE_BYTES_DEFAULT      (16ull * 1024 * 1024)
 #define AUDIT_ROTATE_BYTES_MIN          4096ull
 #define AUDIT_ROTATE_BYTES_MAX          (1ull << 40)
+#define AUDIT_KEEP_DEFAULT              10      /* rotated files kept: .1 .. .N */
+#define AUDIT_KEEP_MIN                  1
+#define AUDIT_KEEP_MAX                  1000
+#define AUDIT_RECORD_MAX_BYTES          (64 * 1024)     /* one line, newline included */
+#define AUDIT_FILE_MODE                 0640
 
 /* policy */
 #define POLICY_FILE_DEFAULT             SYSCONFDIR "/attestd/policy.json"
+#define POLICY_FILE_MAX_BYTES           (256 * 1024)
+#define POLICY_DEPTH_MAX                16      /* JSON nesting of the document */
+#define POLICY_RULES_MAX                256
+#define POLICY_NAME_MAX                 128     /* name, rule id (bytes) */
+#define POLICY_DESCRIPTION_MAX          512
+#define POLICY_POINTER_MAX              512     /* JSON pointer (bytes) */
+#define POLICY_OPERAND_ITEMS_MAX        256     /* elements of an in/not_in array */
+#define POLICY_REGEX_MAX                512     /* pattern length (bytes) */
+#define POLICY_REGEX_EXPANDED_MAX       4096    /* pattern size with {m,n} repeats expanded */
+#define POLICY_REGEX_REPEAT_MAX         255     /* largest bound in {m,n} */
+#define POLICY_CLAIMS_FILE_MAX_BYTES    (1024 * 1024)   /* attestctl policy eval --claims */
+#define POLICY_MESSAGE_VALUE_MAX        160     /* JSON text of a value quoted in a message */
 
 /* refresh schedule */
 #define REFRESH_FRACTION_DEFAULT        0.5

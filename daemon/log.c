@@ -133,6 +133,14 @@ static size_t jws_span(const char *s)
         return dots == 2 ? i : 0;
 }
 
+bool log_has_jws(const char *s)
+{
+        for (const char *p = s; *p; p++)
+                if (jws_span(p) > 0)
+                        return true;
+        return false;
+}
+
 void log_sanitize(char *dst, size_t dstlen, const char *src)
 {
         static const char redacted[] = "[redacted-jwt]";

@@ -84,4 +84,9 @@ void log_event(int level, const char *module, const char *message_id,
  * Exposed for tests and for callers that echo untrusted strings. */
 void log_sanitize(char *dst, size_t dstlen, const char *src);
 
+/* True when s contains something shaped like a compact JWS (what
+ * log_sanitize() redacts). Lets writers of persistent records (the audit
+ * log) refuse a bearer token instead of storing it. */
+bool log_has_jws(const char *s);
+
 #endif

@@ -5,12 +5,13 @@
 
 #include "daemon/cli.h"
 #include "daemon/config.h"
+#include "daemon/diag.h"
 #include "daemon/defaults.h"
 
 int main(int argc, char **argv)
 {
         struct cli_args args = CLI_ARGS_INIT_DEFAULT;
-        struct config_errors errs = {};
+        struct diag_list errs = {};
         struct config *cfg = NULL;
         int r;
 
@@ -24,7 +25,7 @@ int main(int argc, char **argv)
         if (r < 0) {
                 for (size_t i = 0; i < errs.n; i++)
                         fprintf(stderr, "%s\n", errs.msgs[i]);
-                config_errors_done(&errs);
+                diag_list_done(&errs);
                 return EX_CONFIG;
         }
         if (args.check_config) {

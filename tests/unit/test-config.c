@@ -10,14 +10,15 @@
 #include <cmocka.h>
 
 #include "daemon/config.h"
+#include "daemon/diag.h"
 #include "daemon/defaults.h"
 
-static int parse(const char *text, struct config **ret, struct config_errors *errs)
+static int parse(const char *text, struct config **ret, struct diag_list *errs)
 {
         return config_parse(text, strlen(text), "test.json", ret, errs);
 }
 
-static bool has_error(const struct config_errors *errs, const char *needle)
+static bool has_error(const struct diag_list *errs, const char *needle)
 {
         for (size_t i = 0; i < errs->n; i++)
                 if (strstr(errs->msgs[i], needle))
@@ -27,7 +28,7 @@ static bool has_error(const struct config_errors *errs, const char *needle)
 
 static void test_empty_object_gives_defaults(void **state)
 {
-        struct config_errors errs = {};
+        struct diag_list errs = {};
         struct config *c = NULL;
 
         assert_int_equal(parse("{}", &c, &errs), 0);
@@ -62,7 +63,7 @@ static void test_full_config(void **state)
                 "  \"refresh\": {\"fraction\": 0.6, \"jitter\": 0.05, \"backoff_initial_ms\": 100,\n"
                 "              \"backoff_max_ms\": 1000}\n"
                 "}\n";
-        struct config_errors errs = {};
+        struct diag_list errs = {};
         struct config *c = NULL;
 
         assert_int_equal(parse(text, &c, &errs), 0);
@@ -96,7 +97,7 @@ static void test_collects_all_errors_with_positions(void **state)
                 "  \"api\": {\"max_connections\": 0, \"socket_mode\": \"999\"},\n"
                 "  \"bogus\": {}\n"
                 "}\n";
-        struct config_errors errs = {};
+        struct diag_list errs = {};
         struct config *c = NULL;
 
         assert_int_equal(parse(text, &c, &errs), -EINVAL);
@@ -109,30 +110,30 @@ static void test_collects_all_errors_with_positions(void **state)
         assert_true(has_error(&errs, "test.json:5:11: /api/max_connections: 0 is out of range"));
         assert_true(has_error(&errs, "test.json:5:33: /api/socket_mode: '999' is not an octal"));
         assert_true(has_error(&errs, "test.json:6:3: /bogus: unknown section"));
-        config_errors_done(&errs);
+        diag_list_done(&errs);
 }
 
 static void test_syntax_errors(void **state)
 {
-        struct config_errors errs = {};
+        struct diag_list errs = {};
         struct config *c = NULL;
 
         assert_int_equal(parse("{\n  \"log\": {\"level\": \"info\",}\n}", &c, &errs), -EINVAL);
         assert_int_equal(errs.n, 1);
         assert_true(has_error(&errs, "test.json:2:"));
-        config_errors_done(&errs);
+        diag_list_done(&errs);
 
         assert_int_equal(parse("{\"log\": {}, \"log\": {}}", &c, &errs), -EINVAL);
         assert_true(has_error(&errs, "duplicate"));
-        config_errors_done(&errs);
+        diag_list_done(&errs);
 
         assert_int_equal(parse("[1, 2]", &c, &errs), -EINVAL);
         assert_true(has_error(&errs, "must be a JSON object"));
-        config_errors_done(&errs);
+        diag_list_done(&errs);
 
         assert_int_equal(parse("", &c, &errs), -EINVAL);
         assert_int_equal(errs.n, 1);
-        config_errors_done(&errs);
+        diag_list_done(&errs);
 }
 
 static void test_value_checks(void **state)
@@ -161,7 +162,7 @@ static void test_value_checks(void **state)
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                struct config_errors errs = {};
+                struct diag_list errs = {};
                 struct config *c = NULL;
 
                 assert_int_equal(parse(cases[i].text, &c, &errs), -EINVAL);
@@ -172,14 +173,14 @@ static void test_value_checks(void **state)
                                 print_error("  %s\n", errs.msgs[k]);
                         fail();
                 }
-                config_errors_done(&errs);
+                diag_list_done(&errs);
         }
 }
 
 static void test_load_file(void **state)
 {
         char path[] = "/tmp/attestd-test-config-XXXXXX";
-        struct config_errors errs = {};
+        struct diag_list errs = {};
         struct config *c = NULL;
         int fd = mkstemp(path);
 
@@ -193,10 +194,10 @@ static void test_load_file(void **state)
 
         assert_int_equal(config_load("/nonexistent/attestd.json", &c, &errs), -ENOENT);
         assert_true(has_error(&errs, "cannot open"));
-        config_errors_done(&errs);
+        diag_list_done(&errs);
         assert_int_equal(config_load("/tmp", &c, &errs), -EINVAL);
         assert_true(has_error(&errs, "not a regular file"));
-        config_errors_done(&errs);
+        diag_list_done(&errs);
 }
 
 int main(void)
