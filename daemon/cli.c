@@ -13,6 +13,9 @@ static void usage(FILE *f, const char *prog)
                 "Node-local attestation daemon for Azure confidential VMs.\n\n"
                 "  -c, --config FILE     configuration file (default %s)\n"
                 "  -n, --check-config    parse and validate the configuration and the policy, then exit\n"
+                "      --once            attest once (no cache, no API), print the verdict and exit:\n"
+                "                        0 trusted, 1 untrusted, 2 unknown\n"
+                "      --with-token      with --once: include the verified MAA token in the output\n"
                 "  -l, --log-level LVL   error, warning, notice, info or debug (overrides the config)\n"
                 "  -L, --log-format FMT  auto, text, json or journal (overrides the config)\n"
                 "  -h, --help            show this help\n"
@@ -25,6 +28,8 @@ int cli_parse(int argc, char **argv, struct cli_args *args)
         static const struct option opts[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "check-config", no_argument, NULL, 'n' },
+                { "once", no_argument, NULL, 'O' },
+                { "with-token", no_argument, NULL, 'T' },
                 { "log-level", required_argument, NULL, 'l' },
                 { "log-format", required_argument, NULL, 'L' },
                 { "help", no_argument, NULL, 'h' },
@@ -41,6 +46,12 @@ int cli_parse(int argc, char **argv, struct cli_args *args)
                         break;
                 case 'n':
                         args->check_config = true;
+                        break;
+                case 'O':
+                        args->once = true;
+                        break;
+                case 'T':
+                        args->with_token = true;
                         break;
                 case 'l':
                         args->log_level = log_level_from_string(optarg);

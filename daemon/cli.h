@@ -9,6 +9,8 @@
 struct cli_args {
         const char *config_path;        /* borrowed from argv or the default */
         bool check_config;
+        bool once;                      /* one attestation, print the verdict, exit */
+        bool with_token;                /* --once: print the token too */
         int log_level;                  /* -1: from the config */
         enum log_target log_target;     /* _LOG_TARGET_INVALID: from the config */
 };

@@ -161,6 +161,8 @@
 #define JWKS_KEYS_MAX                   32
 #define JWKS_KID_MAX                    256
 #define JWKS_X5C_CHAIN_MAX              8
+/* a token naming an unknown key refetches the JWKS at most this often */
+#define JWKS_REFETCH_MIN_INTERVAL_S     10
 #define JWKS_CERT_MAX_BYTES             (16 * 1024)
 
 /* envelope: the sealed AzureGuest response */

@@ -7,6 +7,7 @@
 #include "daemon/config.h"
 #include "daemon/diag.h"
 #include "daemon/defaults.h"
+#include "daemon/oneshot.h"
 
 int main(int argc, char **argv)
 {
@@ -33,7 +34,14 @@ int main(int argc, char **argv)
                 config_free(cfg);
                 return EX_OK;
         }
-        log_error("Only --check-config is available in this build");
+        if (args.once) {
+                log_setup(args.log_target >= 0 ? args.log_target : cfg->log_format,
+                          args.log_level >= 0 ? args.log_level : cfg->log_level);
+                r = oneshot_run(cfg, args.with_token);
+                config_free(cfg);
+                return r;
+        }
+        log_error("The long-running daemon is not built yet; use --once or --check-config");
         config_free(cfg);
         return EX_UNAVAILABLE;
 }
