@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -20,6 +21,7 @@
 #include "daemon/jose.h"
 #include "daemon/log.h"
 #include "daemon/maa.h"
+#include "daemon/scheduler.h"
 #include "daemon/tpm.h"
 #include "daemon/xalloc.h"
 #include "proto/b64.h"
@@ -53,9 +55,14 @@ struct run {
         bool jwks_refetched;
         struct timespec maa_start;
         struct maa_call *call;          /* the HTTP call in flight, if any */
+        char *body;                     /* the MAA request, kept for retries */
+        enum maa_route route;
+        unsigned attempts;              /* MAA requests sent */
+        struct event *retry;            /* backoff timer before the next attempt */
 };
 
 struct attester {
+        struct event_base *base;
         const struct config *cfg;
         struct tpm *tpm;
         struct http_client *http;
@@ -123,6 +130,7 @@ int attester_new(struct event_base *base, const struct config *cfg, struct tpm *
         if (!base || !cfg || !tpm || !http || !ret)
                 return -EINVAL;
         a = xcalloc(1, sizeof(*a));
+        a->base = base;
         a->cfg = cfg;
         a->tpm = tpm;
         a->http = http;
@@ -130,12 +138,19 @@ int attester_new(struct event_base *base, const struct config *cfg, struct tpm *
         return 0;
 }
 
+static void run_free(struct run *run);
+
 struct attester *attester_free(struct attester *a)
 {
         if (!a)
                 return NULL;
-        if (a->run) {
-                /* its pending TPM callbacks see run->a == NULL and finish it */
+        if (a->run && a->run->retry && event_pending(a->run->retry, EV_TIMEOUT, NULL)) {
+                /* waiting to retry: nothing else will call back into the run */
+                struct run *run = a->run;
+                a->run = NULL;
+                run_free(run);
+        } else if (a->run) {
+                /* its pending TPM/HTTP callbacks see run->a == NULL and finish it */
                 maa_call_cancel(a->run->call);
                 a->run->call = NULL;
                 a->run->a = NULL;
@@ -160,6 +175,9 @@ bool attester_busy(const struct attester *a)
 
 static void run_free(struct run *run)
 {
+        if (run->retry)
+                event_free(run->retry);
+        free(run->body);
         evidence_done(&run->ev);
         envelope_free(run->envelope);
         if (run->jwt) {
@@ -344,10 +362,45 @@ static void maa_answered(struct maa_outcome *mo, void *userdata)
         case MAA_REFUSED:
                 return finish(run, ATTEST_REFUSED, "maa-refused", "%s", mo->message);
         case MAA_RETRY:
+                if (run->attempts < MAA_ATTEMPTS_MAX) {
+                        const struct sched_policy sp = {
+                                .backoff_initial_ms = MAA_RETRY_BACKOFF_MS,
+                                .backoff_max_ms = MAA_RETRY_BACKOFF_MAX_MS,
+                        };
+                        uint64_t ms = sched_delay_after_failure(&sp, run->attempts, run->out.retry_after_ms,
+                                                                sched_random_unit());
+                        struct timeval tv = { .tv_sec = (time_t) (ms / 1000), .tv_usec = (suseconds_t) (ms % 1000) * 1000 };
+
+                        log_warning("MAA attempt %u of %d failed (%s); retrying in %llu ms", run->attempts,
+                                    MAA_ATTEMPTS_MAX, mo->message, (unsigned long long) ms);
+                        if (evtimer_add(run->retry, &tv) == 0)
+                                return;
+                }
                 return finish(run, ATTEST_RETRY, "maa-unreachable", "%s", mo->message);
         default:
                 return finish(run, ATTEST_ERROR, "maa-config", "%s", mo->message);
         }
+}
+
+/* One attempt: POST the kept request. */
+static void post_to_maa(struct run *run)
+{
+        int r;
+
+        run->attempts++;
+        (void) clock_gettime(CLOCK_MONOTONIC, &run->maa_start);
+        r = maa_attest_start(run->a->http, run->a->cfg, run->route, run->body, maa_answered, run, &run->call);
+        if (r < 0)
+                finish(run, ATTEST_ERROR, "maa-unreachable", "cannot send the MAA request: %s", strerror(-r));
+}
+
+static void retry_maa(evutil_socket_t fd, short what, void *userdata)
+{
+        struct run *run = userdata;
+
+        if (!run->a)
+                return finish(run, ATTEST_ERROR, "cancelled", "shutting down");
+        post_to_maa(run);
 }
 
 static int build_guest(struct run *run, char **ret_body, struct err *e)
@@ -444,11 +497,12 @@ static void send_to_maa(struct run *run)
                 return finish(run, ATTEST_ERROR, "evidence-invalid", "cannot build the MAA request: %s", e.msg);
         SHA256((const uint8_t *) body, strlen(body), run->out.evidence_sha256);
         run->out.have_evidence = true;
-        (void) clock_gettime(CLOCK_MONOTONIC, &run->maa_start);
-        r = maa_attest_start(a->http, a->cfg, route, body, maa_answered, run, &run->call);
-        free(body);
-        if (r < 0)
-                finish(run, ATTEST_ERROR, "maa-unreachable", "cannot send the MAA request: %s", strerror(-r));
+        run->body = body;
+        run->route = route;
+        run->retry = evtimer_new(a->base, retry_maa, run);
+        if (!run->retry)
+                return finish(run, ATTEST_ERROR, "maa-unreachable", "cannot create a timer");
+        post_to_maa(run);
 }
 
 /* ---- platform evidence from IMDS -------------------------------------------- */

@@ -40,6 +40,12 @@
 #define MAA_TIMEOUT_MS_MAX              300000
 #define MAA_CLOCK_SKEW_S_DEFAULT        60
 #define MAA_CLOCK_SKEW_S_MAX            600
+/* One attestation retries a retryable MAA failure (transport, 408, 429, 5xx)
+ * this many times in all, with full-jitter backoff, never sooner than
+ * Retry-After; the refresh schedule backs off further between attestations. */
+#define MAA_ATTEMPTS_MAX                3
+#define MAA_RETRY_BACKOFF_MS            1000
+#define MAA_RETRY_BACKOFF_MAX_MS        8000
 
 /* maa wire protocol (daemon/maa.c) */
 #define MAA_API_VERSION_AZURE_GUEST     "2020-10-01"

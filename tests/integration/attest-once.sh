@@ -71,13 +71,44 @@ for what in pcr ak-cert hcl-binding ak-mismatch; do
 done
 once "restored" "$cfg" 0 trusted
 
+# retryable faults: one is retried away, a persistent one ends unknown
 for fault in http-500 http-503 http-429 truncated garbage; do
-        "$sim" fault --dir "$d" "$fault" >/dev/null
-        once "fault $fault" "$cfg" 2 unknown '"code": "maa-unreachable"'
+        "$sim" fault --dir "$d" "$fault" --count 1 --retry-after 1 >/dev/null 2>&1 ||
+                "$sim" fault --dir "$d" "$fault" --count 1 >/dev/null
+        once "fault $fault once (retried)" "$cfg" 0 trusted
+        "$sim" fault --dir "$d" "$fault" --count 0 >/dev/null
+        once "fault $fault persistent" "$cfg" 2 unknown '"code": "maa-unreachable"'
         "$sim" fault --dir "$d" clear >/dev/null
 done
+# Retry-After is honoured: 429 with Retry-After 2 delays the retry by >= 2 s
+"$sim" fault --dir "$d" http-429 --retry-after 2 --count 1 >/dev/null
+t0=$(date +%s%N)
+once "429 Retry-After 2" "$cfg" 0 trusted
+elapsed_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$elapsed_ms" -ge 2000 ] && { pass=$((pass + 1)); echo "ok   Retry-After honoured (${elapsed_ms} ms)"; } ||
+        { fail=$((fail + 1)); echo "FAIL retried after ${elapsed_ms} ms, before Retry-After"; }
+"$sim" fault --dir "$d" clear >/dev/null
+# a hanging MAA is cut by the total timeout, every attempt
+/usr/bin/python3 - "$cfg" "$d/short.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["maa"]["timeout_ms"] = 1000
+c["maa"]["connect_timeout_ms"] = 500
+json.dump(c, open(sys.argv[2], "w"))
+PY
+"$sim" fault --dir "$d" hang --count 0 >/dev/null
+once "fault hang" "$d/short.json" 2 unknown '"code": "maa-unreachable"'
+"$sim" fault --dir "$d" clear >/dev/null
+"$sim" fault --dir "$d" slow --delay-ms 1500 >/dev/null
+once "fault slow (within the timeout)" "$cfg" 0 trusted
+"$sim" fault --dir "$d" clear >/dev/null
 "$sim" fault --dir "$d" refuse-evidence >/dev/null
+# refusal is a verdict: exactly one request, no retry
+before=$(grep -c '"/attest/AzureGuest' "$d/maa-requests.jsonl")
 once "fault refuse-evidence" "$cfg" 1 untrusted '"code": "maa-refused"'
+after=$(grep -c '"/attest/AzureGuest' "$d/maa-requests.jsonl")
+[ $((after - before)) = 1 ] && { pass=$((pass + 1)); echo "ok   a refusal is not retried"; } ||
+        { fail=$((fail + 1)); echo "FAIL a refusal was sent $((after - before)) times"; }
 "$sim" fault --dir "$d" clear >/dev/null
 for fault in wrong-signature wrong-issuer unknown-kid alg-none; do
         "$sim" fault --dir "$d" "$fault" >/dev/null
@@ -92,7 +123,7 @@ done
 "$sim" fault --dir "$d" key-rotation >/dev/null
 once "key rotation (fresh JWKS)" "$cfg" 0 trusted
 "$sim" fault --dir "$d" clear >/dev/null
-"$sim" fault --dir "$d" imds-down >/dev/null
+"$sim" fault --dir "$d" imds-down --count 0 >/dev/null
 once "IMDS down" "$cfg" 2 unknown '"code": "maa-unreachable"'
 "$sim" fault --dir "$d" clear >/dev/null
 "$sim" fault --dir "$d" tpm-error --rc 0x101 >/dev/null

@@ -12,6 +12,11 @@ fixtures=""
 rm -rf build/clang && mkdir -p build/clang && (cd build/clang &&
         "$top/configure" --quiet CC=clang --enable-unit ${fixtures:+FIXTURES_DIR="$fixtures"} &&
         make -j"$(nproc)" >/dev/null && make -j"$(nproc)" check TESTS= >/dev/null)
+# libFuzzer: every parser target, a bounded time each (FUZZ_SECONDS, default 15)
+rm -rf build/fuzz && mkdir -p build/fuzz && (cd build/fuzz &&
+        "$top/configure" --quiet CC=clang --enable-fuzzing --with-sanitizer=address,undefined \
+                CFLAGS="-O1 -g" && make -j"$(nproc)" >/dev/null)
+sh tests/scripts/fuzz.sh build/fuzz "${FUZZ_SECONDS:-15}"
 rm -rf build/asan && mkdir -p build/asan && cd build/asan
 "$top/configure" --enable-unit --enable-integration \
         --with-sanitizer=address,undefined CFLAGS="-O1 -g" \
