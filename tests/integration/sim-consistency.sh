@@ -68,7 +68,9 @@ got=""
 for _ in $(seq 100); do
     nv_read_all 0x01400001 "$T_TMP/h1"
     got=$("$PY" "$GREQ" runtime --hcl "$T_TMP/h1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["user-data"])')
-    [ "$got" = "$UD1" ] && break
+    cp "$T_TMP/h1" "$EV/hcl.bin"
+    # a chunked read can straddle the rewrite: wait for a bound report too
+    [ "$got" = "$UD1" ] && "$PY" "$GREQ" consistency --ev "$EV" --user-data "$UD1" >/dev/null 2>&1 && break
     sleep 0.05
 done
 t1=$(date +%s%N)
