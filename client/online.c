@@ -122,6 +122,19 @@ static int connect_client(const struct online_opts *o, struct attestd_client **r
         return 0;
 }
 
+/* Parse the options and make the client. Returns 0 or an exit status. */
+static int open_client(int argc, char **argv, struct online_opts *o, bool want_wait, bool want_nonce,
+                       struct attestd_client **ret)
+{
+        int r;
+
+        if ((r = parse_opts(argc, argv, o, want_wait, want_nonce)) != 0 || (r = connect_client(o, ret)) != 0)
+                return r;
+        if (o->timeout_ms && !want_wait)
+                attestd_client_set_timeout(*ret, o->timeout_ms);
+        return 0;
+}
+
 static int exit_for_error(const struct attestd_client *c, int r)
 {
         fprintf(stderr, "attestctl: %s: %s\n", attestd_client_get_socket(c), attestd_strerror(r));
@@ -186,10 +199,8 @@ int online_verdict_main(int argc, char **argv)
         json_t *doc = NULL;
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, false, false)) != 0 || (r = connect_client(&o, &c)) != 0)
+        if ((r = open_client(argc, argv, &o, false, false, &c)) != 0)
                 return r;
-        if (o.timeout_ms)
-                attestd_client_set_timeout(c, o.timeout_ms);
         r = attestd_get_verdict(c, o.max_age, &v, &doc);
         if (r < 0) {
                 r = exit_for_error(c, r);
@@ -213,7 +224,7 @@ int online_wait_main(int argc, char **argv)
         json_t *doc = NULL;
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, true, false)) != 0 || (r = connect_client(&o, &c)) != 0)
+        if ((r = open_client(argc, argv, &o, true, false, &c)) != 0)
                 return r;
         r = attestd_wait(c, o.timeout_ms ? o.timeout_ms : 60000, o.max_age, &v, &doc);
         if (r < 0 && r != -ETIMEDOUT) {
@@ -240,10 +251,8 @@ int online_token_main(int argc, char **argv)
         char *jwt = NULL;
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, false, false)) != 0 || (r = connect_client(&o, &c)) != 0)
+        if ((r = open_client(argc, argv, &o, false, false, &c)) != 0)
                 return r;
-        if (o.timeout_ms)
-                attestd_client_set_timeout(c, o.timeout_ms);
         r = attestd_get_token(c, &jwt);
         if (r < 0) {
                 r = exit_for_error(c, r);
@@ -266,9 +275,10 @@ int online_attest_main(int argc, char **argv)
         json_t *doc = NULL;
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, false, true)) != 0 || (r = connect_client(&o, &c)) != 0)
+        if ((r = open_client(argc, argv, &o, false, true, &c)) != 0)
                 return r;
-        attestd_client_set_timeout(c, o.timeout_ms ? o.timeout_ms : 60000);
+        if (!o.timeout_ms)
+                attestd_client_set_timeout(c, 60000);   /* a fresh attestation takes seconds */
         r = attestd_attest(c, o.nonce, &v, &doc);
         if (r == -EINVAL) {
                 fprintf(stderr, "attestctl attest: the daemon rejected the nonce (base64 of 1-64 bytes)\n");
@@ -298,10 +308,8 @@ int online_status_main(int argc, char **argv)
         json_t *doc = NULL;
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, false, false)) != 0 || (r = connect_client(&o, &c)) != 0)
+        if ((r = open_client(argc, argv, &o, false, false, &c)) != 0)
                 return r;
-        if (o.timeout_ms)
-                attestd_client_set_timeout(c, o.timeout_ms);
         r = attestd_get_status(c, &doc);
         if (r < 0) {
                 r = exit_for_error(c, r);
