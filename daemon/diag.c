@@ -11,6 +11,7 @@
 
 #include "daemon/defaults.h"
 #include "daemon/diag.h"
+#include "daemon/file.h"
 #include "daemon/xalloc.h"
 
 /* ---- the message list ------------------------------------------------ */
@@ -261,54 +262,33 @@ int diag_parse_object(const char *text, size_t len, size_t max, const char *name
 
 int diag_read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct diag_list *errs)
 {
-        char *buf = NULL;
-        size_t len = 0;
+        uint8_t *buf = NULL;
         struct stat st;
-        int fd, r;
+        struct err e = {};
+        size_t len;
+        int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
+        /* stat first: say "not a regular file" or give the size, before reading */
+        if (stat(path, &st) < 0) {
                 r = -errno;
                 diag_add(errs, path, 0, 0, "cannot open: %s", strerror(-r));
                 return r;
         }
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                diag_add(errs, path, 0, 0, "cannot stat: %s", strerror(-r));
-                goto out;
-        }
         if (!S_ISREG(st.st_mode)) {
-                r = -EINVAL;
                 diag_add(errs, path, 0, 0, "not a regular file");
-                goto out;
+                return -EINVAL;
         }
         if ((unsigned long long) st.st_size > max) {
-                r = -EFBIG;
                 diag_add(errs, path, 0, 0, "file is %lld bytes, more than the %zu allowed",
                          (long long) st.st_size, max);
-                goto out;
+                return -EFBIG;
         }
-        buf = xmalloc((size_t) st.st_size + 1);
-        while (len < (size_t) st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t) st.st_size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        diag_add(errs, path, 0, 0, "read failed: %s", strerror(-r));
-                        goto out;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
+        r = file_read_all(path, max, &buf, &len, &e);
+        if (r < 0) {
+                diag_add(errs, path, 0, 0, "%s", e.msg);
+                return r == -E2BIG ? -EFBIG : r;
         }
-        buf[len] = '\0';
-        *ret = buf;
+        *ret = (char *) buf;
         *ret_len = len;
-        buf = NULL;
-        r = 0;
-out:
-        free(buf);
-        (void) close(fd);
-        return r;
+        return 0;
 }

@@ -53,6 +53,7 @@ int file_read_all(const char *path, size_t max, uint8_t **ret, size_t *ret_len, 
                 r = err_set(e, -E2BIG, "'%s' is larger than %zu bytes", path, max);
                 goto out;
         }
+        buf[len] = 0;           /* len < cap here: a NUL for text readers */
         *ret = buf;
         *ret_len = len;
         buf = NULL;
