@@ -123,6 +123,20 @@ static void count(struct api_server *srv, const char *route, int code)
         metrics_api_request(srv->api->metrics, route, (unsigned) code);
 }
 
+/* evhttp 2.1 sends a body in reply to HEAD: send only its length. */
+static void send_reply(struct evhttp_request *req, int code, struct evbuffer *out)
+{
+        char len[32];
+
+        if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD && out) {
+                snprintf(len, sizeof(len), "%zu", evbuffer_get_length(out));
+                evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+                evhttp_send_reply(req, code, NULL, NULL);
+                return;
+        }
+        evhttp_send_reply(req, code, NULL, out);
+}
+
 /* Send body (stolen) as the one reply to req. */
 static void reply_json(struct api_server *srv, struct evhttp_request *req, const char *route,
                        int code, json_t *body, bool secret)
@@ -152,7 +166,7 @@ static void reply_json(struct api_server *srv, struct evhttp_request *req, const
                 freezero(text, len);
         else
                 free(text);
-        evhttp_send_reply(req, code, NULL, out);
+        send_reply(req, code, out);
         if (out)
                 evbuffer_free(out);
         count(srv, route, code);
@@ -309,6 +323,26 @@ static enum bufferevent_filter_result conn_input_filter(struct evbuffer *src, st
                        : BEV_OK;
 }
 
+/*
+ * evhttp counts a reply as sent once the filter's output is empty, and for
+ * "Connection: close" then shuts the socket down at once. So the reply is
+ * written straight to the socket here (for a local socket it always fits
+ * the socket buffer); only what the socket does not take goes on to the
+ * bufferevent below, in order.
+ */
+static enum bufferevent_filter_result conn_output_filter(struct evbuffer *src, struct evbuffer *dst,
+                                                        ev_ssize_t limit,
+                                                        enum bufferevent_flush_mode mode, void *arg)
+{
+        struct api_conn *c = arg;
+        int fd = c->fd >= 0 ? c->fd : (int) bufferevent_getfd(c->bev);
+
+        if (fd >= 0 && evbuffer_get_length(dst) == 0)
+                while (evbuffer_get_length(src) > 0 && evbuffer_write(src, fd) > 0)
+                        ;
+        return evbuffer_remove_buffer(src, dst, evbuffer_get_length(src)) < 0 ? BEV_ERROR : BEV_OK;
+}
+
 static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
         struct api_conn *c = arg;
@@ -344,7 +378,7 @@ static struct bufferevent *conn_new_cb(struct event_base *base, void *arg)
         c->deadline = evtimer_new(base, conn_deadline_cb, c);
         under = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
         if (under)
-                f = bufferevent_filter_new(under, conn_input_filter, NULL, BEV_OPT_CLOSE_ON_FREE,
+                f = bufferevent_filter_new(under, conn_input_filter, conn_output_filter, BEV_OPT_CLOSE_ON_FREE,
                                            conn_free_cb, c);
         if (!c->deadline || !f) {
                 /* evhttp falls back to a plain bufferevent; the request
@@ -515,7 +549,7 @@ static void route_metrics(struct api_server *srv, struct evhttp_request *req)
                 return;
         }
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", METRICS_CONTENT_TYPE);
-        evhttp_send_reply(req, 200, NULL, out);
+        send_reply(req, 200, out);
         evbuffer_free(out);
         count(srv, "metrics", 200);
 }
