@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
@@ -69,6 +71,7 @@ struct api_conn {
         struct event *deadline;
         int fd;                         /* -1 until the first input */
         bool refused, rejected, have_caller;
+        bool closing;                   /* the current request ends the connection */
         struct api_caller caller;
         struct peer_groups groups;
         LIST_HEAD(, api_pending) pending;
@@ -324,11 +327,12 @@ static enum bufferevent_filter_result conn_input_filter(struct evbuffer *src, st
 }
 
 /*
- * evhttp counts a reply as sent once the filter's output is empty, and for
- * "Connection: close" then shuts the socket down at once. So the reply is
- * written straight to the socket here (for a local socket it always fits
- * the socket buffer); only what the socket does not take goes on to the
- * bufferevent below, in order.
+ * evhttp counts a reply as sent once the filter's output is empty, and when
+ * the request ends the connection it then shuts the socket down at once.
+ * So the reply to such a request is written straight to the socket here
+ * (for a local socket it always fits the socket buffer); only what the
+ * socket does not take goes on to the bufferevent below, in order. Replies
+ * on connections that stay open take the normal path.
  */
 static enum bufferevent_filter_result conn_output_filter(struct evbuffer *src, struct evbuffer *dst,
                                                         ev_ssize_t limit,
@@ -337,7 +341,7 @@ static enum bufferevent_filter_result conn_output_filter(struct evbuffer *src, s
         struct api_conn *c = arg;
         int fd = c->fd >= 0 ? c->fd : (int) bufferevent_getfd(c->bev);
 
-        if (fd >= 0 && evbuffer_get_length(dst) == 0)
+        if (c->closing && fd >= 0 && evbuffer_get_length(dst) == 0)
                 while (evbuffer_get_length(src) > 0 && evbuffer_write(src, fd) > 0)
                         ;
         return evbuffer_remove_buffer(src, dst, evbuffer_get_length(src)) < 0 ? BEV_ERROR : BEV_OK;
@@ -696,6 +700,19 @@ static void handle(struct api_server *srv, struct evhttp_request *req, struct ap
         }
 }
 
+/* Will evhttp close the connection after this request (as evhttp 2.1 decides)? */
+static bool request_ends_connection(struct evhttp_request *req)
+{
+        const char *conn = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
+        char major = req->major, minor = req->minor;   /* no accessor in libevent 2.1 */
+
+        if (conn && strcasecmp(conn, "close") == 0)
+                return true;
+        if (major == 1 && minor == 0)
+                return !(conn && strcasecmp(conn, "keep-alive") == 0);
+        return major < 1;
+}
+
 static void request_cb(struct evhttp_request *req, void *arg)
 {
         struct api_server *srv = arg;
@@ -703,7 +720,6 @@ static void request_cb(struct evhttp_request *req, void *arg)
         struct api_conn *c = conn_lookup(srv->api, evhttp_connection_get_bufferevent(evcon));
 
         if (!c) {
-                evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
                 reply_error(srv, req, API_ROUTE_NAME_OTHER, 503, "unavailable", "out of memory; retry");
                 return;
         }
@@ -714,6 +730,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
                 evhttp_connection_set_closecb(evcon, conn_close_cb, c);
         }
         evhttp_request_set_on_complete_cb(req, request_complete_cb, c);
+        c->closing = request_ends_connection(req);
         handle(srv, req, c);
 }
 
