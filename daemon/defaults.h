@@ -105,7 +105,7 @@
 #define API_ATTEST_BATCH_MAX            64
 #define API_ID_LIST_MAX                 64
 #define API_LISTEN_BACKLOG              128
-#define API_CONN_REFUSE_SLACK           16      /* over-limit connections answered 503 before accept pauses */
+#define API_IDLE_TIMEOUT_MS             30000   /* a kept-alive connection with no request is closed */
 #define API_URI_MAX                     2048    /* longer request targets get 414 */
 #define API_MAX_AGE_S_MAX               315360000L      /* ?max_age= at most 10 years */
 #define API_NONCE_MIN_BYTES             1
@@ -113,7 +113,6 @@
 #define API_RATE_TABLE_MAX              1024    /* per-uid token buckets kept */
 #define API_PEER_GROUPS_MAX             64      /* supplementary groups read with SO_PEERGROUPS */
 #define API_CGROUP_FILE_MAX             16384   /* bytes of /proc/PID/cgroup read */
-#define API_REFUSED_REPLY_MAX           512
 
 /* metrics */
 #define METRICS_SERIES_MAX              64      /* label combinations per family */
