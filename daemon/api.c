@@ -693,6 +693,29 @@ fail:
         return r;
 }
 
+void api_set_config(struct api *api, const struct config *cfg)
+{
+        const struct config *old = api->cfg;
+
+        if (old->api.rate_per_s != cfg->api.rate_per_s || old->api.rate_burst != cfg->api.rate_burst) {
+                struct ratelimit *rl = ratelimit_new(cfg->api.rate_per_s, cfg->api.rate_burst, API_RATE_TABLE_MAX);
+                if (rl) {
+                        ratelimit_free(api->rl);
+                        api->rl = rl;
+                }
+        }
+        if (old->api.max_connections != cfg->api.max_connections ||
+            old->api.max_header_bytes != cfg->api.max_header_bytes ||
+            old->api.max_body_bytes != cfg->api.max_body_bytes ||
+            old->api.request_timeout_ms != cfg->api.request_timeout_ms ||
+            strcmp(old->api.socket, cfg->api.socket) != 0 || old->api.socket_mode != cfg->api.socket_mode ||
+            (old->api.metrics_listen == NULL) != (cfg->api.metrics_listen == NULL) ||
+            (old->api.metrics_listen && strcmp(old->api.metrics_listen, cfg->api.metrics_listen) != 0))
+                log_notice("The socket, its bounds and the metrics listener change only at a restart");
+        api->cfg = cfg;
+        api->main.api = api;
+}
+
 unsigned api_connections(const struct api *api)
 {
         return api->main.httpd ? httpd_connections(api->main.httpd) : 0;

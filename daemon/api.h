@@ -107,6 +107,11 @@ int api_listen_fd(struct api *api, int fd);
  */
 int api_listen_path(struct api *api);
 
+/* Use cfg (borrowed) from now on: authorization lists and rate limits
+ * take effect at once; the socket and the connection bounds need a restart
+ * (a notice says so). */
+void api_set_config(struct api *api, const struct config *cfg);
+
 /* Open connections now (for tests and status). */
 unsigned api_connections(const struct api *api);
 

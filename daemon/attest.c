@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 #include "daemon/attest.h"
 #include "daemon/config.h"
@@ -618,11 +619,26 @@ static void got_ak_pub(struct tpm_result *res, void *userdata)
         tpm_step_done(run, res);
 }
 
+/* notAfter of a DER certificate in seconds since the epoch, 0 when unreadable. */
+static int64_t cert_not_after(const uint8_t *der, size_t len)
+{
+        const unsigned char *p = der;
+        X509 *x = der && len ? d2i_X509(NULL, &p, (long) len) : NULL;
+        struct tm tm = {};
+        int64_t t = 0;
+
+        if (x && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+                t = (int64_t) timegm(&tm);
+        X509_free(x);
+        return t;
+}
+
 static void got_ak_cert(struct tpm_result *res, void *userdata)
 {
         struct run *run = userdata;
 
         tpm_blob_take(&res->data, &run->ev.ak_cert.data, &run->ev.ak_cert.len);
+        run->out.ak_cert_not_after = cert_not_after(run->ev.ak_cert.data, run->ev.ak_cert.len);
         tpm_step_done(run, res);
 }
 

@@ -47,6 +47,7 @@ struct attest_outcome {
         uint8_t evidence_sha256[32];    /* SHA-256 of the request body sent to MAA */
         bool have_evidence;
         double maa_seconds;             /* MAA round trip, 0 when not reached */
+        int64_t ak_cert_not_after;      /* the AK certificate's notAfter, 0 when not read */
 };
 
 /* ClientPayload: key/value strings echoed by MAA in x-ms-runtime.client-payload. */

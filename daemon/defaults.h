@@ -105,6 +105,8 @@
 #define API_ATTEST_BATCH_MAX            64
 #define API_ID_LIST_MAX                 64
 #define API_LISTEN_BACKLOG              128
+#define API_ATTEST_BATCH_WINDOW_MS      25      /* an idle daemon gathers fresh-attest callers this long */
+#define API_ATTEST_QUEUE_MAX            256     /* fresh-attest callers waiting, beyond: 503 */
 #define API_IDLE_TIMEOUT_MS             30000   /* a kept-alive connection with no request is closed */
 #define API_URI_MAX                     2048    /* longer request targets get 414 */
 #define API_MAX_AGE_S_MAX               315360000L      /* ?max_age= at most 10 years */
@@ -122,6 +124,11 @@
 
 /* sd_notify */
 #define NOTIFY_STATUS_MAX               256
+
+/* daemon core */
+#define CORE_DRAIN_TIMEOUT_MS           5000    /* SIGTERM: wait this long for a run in flight */
+#define CORE_CLOCK_CHECK_INTERVAL_S     5       /* suspend/resume detection tick */
+#define CORE_SUSPEND_THRESHOLD_S        2       /* BOOTTIME ran ahead of MONOTONIC by this: resumed */
 
 /* audit */
 #define AUDIT_FILE_DEFAULT              LOCALSTATEDIR "/lib/attestd/audit.jsonl"

@@ -5,6 +5,7 @@
 
 #include "daemon/cli.h"
 #include "daemon/config.h"
+#include "daemon/core.h"
 #include "daemon/diag.h"
 #include "daemon/defaults.h"
 #include "daemon/oneshot.h"
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
                 config_free(cfg);
                 return r;
         }
-        log_error("The long-running daemon is not built yet; use --once or --check-config");
-        config_free(cfg);
-        return EX_UNAVAILABLE;
+        log_setup(args.log_target >= 0 ? args.log_target : cfg->log_format,
+                  args.log_level >= 0 ? args.log_level : cfg->log_level);
+        return core_main(args.config_path, cfg, &args);
 }

@@ -14,6 +14,7 @@
 #include "daemon/diag.h"
 #include "daemon/http.h"
 #include "daemon/jose.h"
+#include "daemon/judge.h"
 #include "daemon/log.h"
 #include "daemon/oneshot.h"
 #include "daemon/policy.h"
@@ -29,48 +30,12 @@ struct oneshot {
         int r;
 };
 
-static enum verdict_code code_of(const char *code)
-{
-        enum verdict_code c = verdict_code_from_string(code);
-
-        return c >= 0 ? c : VERDICT_CODE_EVIDENCE_INVALID;
-}
-
-/* Map an attestation outcome to a verdict. Shared shape with the daemon:
- * a refusal is untrusted, every other failure is unknown. */
-static int outcome_to_verdict(const struct policy *p, struct attest_outcome *o, time_t now,
-                              struct verdict **ret)
-{
-        struct policy_result *res = NULL;
-        struct verdict *v = NULL;
-        int r;
-
-        if (o->status == ATTEST_OK) {
-                r = policy_eval(p, jose_token_get0_claims(o->token), &res);
-                if (r >= 0)
-                        r = verdict_from_claims(p, res, jose_token_get0_claims(o->token), now, &v);
-                policy_result_free(res);
-                if (r < 0)
-                        return r;
-        } else {
-                v = verdict_new();
-                v->state = o->status == ATTEST_REFUSED ? VERDICT_UNTRUSTED : VERDICT_UNKNOWN;
-                r = verdict_add_reason(v, code_of(o->code), "%s", o->message);
-                if (r < 0) {
-                        verdict_free(v);
-                        return r;
-                }
-        }
-        *ret = v;
-        return 0;
-}
-
 static void done(struct attest_outcome *o, void *userdata)
 {
         struct oneshot *s = userdata;
         size_t len;
 
-        s->r = outcome_to_verdict(s->policy, o, time(NULL), &s->verdict);
+        s->r = judge_outcome(s->policy, o, time(NULL), &s->verdict);
         if (o->status == ATTEST_OK)
                 s->token = strdup(jose_token_get0_raw(o->token, &len));
         log_info("Attestation %s (%s); MAA round trip %.3f s", attest_status_to_string(o->status),
