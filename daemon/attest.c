@@ -187,7 +187,7 @@ static void run_free(struct run *run)
         }
         for (size_t i = 0; i < run->params.n; i++) {
                 free((char *) run->params.keys[i]);
-                free((char *) run->params.values[i]);
+                freezero((void *) run->params.values[i], run->params.value_lens[i] + 1);
         }
         attest_outcome_done(&run->out);
         free(run);
@@ -425,7 +425,8 @@ static int build_guest(struct run *run, char **ret_body, struct err *e)
                         n++;
                 }
         for (size_t i = 0; i < run->params.n; i++)
-                payload[i] = (struct maa_kv) { run->params.keys[i], run->params.values[i] };
+                payload[i] = (struct maa_kv) { run->params.keys[i], run->params.values[i],
+                                               run->params.value_lens[i] };
         hw = hcl_report_get0_hw_report(ev->report, &hwlen);
         rt = hcl_report_get0_runtime_data(ev->report, &rtlen);
         g.os_distro = os.distro ? os.distro : "Linux";
@@ -462,20 +463,27 @@ static int build_platform(struct run *run, char **ret_body, struct err *e)
         struct maa_platform_evidence p = {};
         const uint8_t *hw, *rt;
         size_t hwlen, rtlen;
+        char *nonce = NULL;
+        int r;
 
         hw = hcl_report_get0_hw_report(run->ev.report, &hwlen);
         rt = hcl_report_get0_runtime_data(run->ev.report, &rtlen);
         p.runtime_claims = (struct maa_bytes) { rt, rtlen };
         for (size_t i = 0; i < run->params.n; i++)
-                if (strcmp(run->params.keys[i], "nonce") == 0)
-                        p.nonce = run->params.values[i];
+                if (strcmp(run->params.keys[i], "nonce") == 0 && !nonce)
+                        nonce = b64_encode(run->params.values[i], run->params.value_lens[i], B64_STD);
+        p.nonce = nonce;
         if (hcl_report_type(run->ev.report) == HCL_REPORT_TYPE_TDX) {
                 p.td_quote = (struct maa_bytes) { run->ev.td_quote, run->ev.td_quote_len };
-                return maa_build_tdx_request(&p, ret_body, e);
+                r = maa_build_tdx_request(&p, ret_body, e);
+                free(nonce);
+                return r;
         }
         p.snp_report = (struct maa_bytes) { hw, hwlen };
         p.vcek_chain_pem = (struct maa_bytes) { (const uint8_t *) run->ev.vcek_chain, strlen(run->ev.vcek_chain) };
-        return maa_build_snp_request(&p, ret_body, e);
+        r = maa_build_snp_request(&p, ret_body, e);
+        free(nonce);
+        return r;
 }
 
 static void send_to_maa(struct run *run)
@@ -689,7 +697,10 @@ int attester_run(struct attester *a, const struct attest_params *params, attest_
         run->out.retry_after_ms = -1;
         for (size_t i = 0; params && i < params->n; i++) {
                 run->params.keys[i] = xstrdup(params->keys[i]);
-                run->params.values[i] = xstrdup(params->values[i]);
+                void *v = xmalloc(params->value_lens[i] + 1);
+                memcpy(v, params->values[i], params->value_lens[i]);
+                run->params.values[i] = v;
+                run->params.value_lens[i] = params->value_lens[i];
                 run->params.n++;
         }
         a->run = run;

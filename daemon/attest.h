@@ -53,7 +53,8 @@ struct attest_outcome {
 /* ClientPayload: key/value strings echoed by MAA in x-ms-runtime.client-payload. */
 struct attest_params {
         const char *keys[ATTEST_PAYLOAD_MAX];
-        const char *values[ATTEST_PAYLOAD_MAX];
+        const void *values[ATTEST_PAYLOAD_MAX];        /* bytes: the token echoes their std base64 */
+        size_t value_lens[ATTEST_PAYLOAD_MAX];
         size_t n;
 };
 

@@ -32,14 +32,14 @@
 #include "daemon/tpm.h"
 #include "daemon/verdict.h"
 #include "daemon/xalloc.h"
-#include "proto/b64.h"
 #include "proto/err.h"
 #include "proto/hex.h"
 #include "proto/rfc3339.h"
 
 /* One POST /v1/attest caller, from the API until its reply. */
 struct waiter {
-        char nonce_b64[((API_NONCE_MAX_BYTES + 2) / 3) * 4 + 1];
+        uint8_t nonce[API_NONCE_MAX_BYTES];     /* the token echoes its std base64 */
+        size_t nonce_len;
         char key[16];                   /* its ClientPayload key */
         uid_t uid;
         gid_t gid;
@@ -425,13 +425,16 @@ static void start_run(struct core *c)
 {
         struct attest_params params = { .n = 0 };
         struct waiter *w;
+        size_t limit;
         int r;
 
         if (c->running || c->stopping)
                 return;
         (void) event_del(c->batch_timer);
         (void) event_del(c->refresh_timer);
-        while ((w = TAILQ_FIRST(&c->queue)) && params.n < c->cfg->api.attest_batch_size && params.n < ATTEST_PAYLOAD_MAX) {
+        /* Platform requests carry one nonce: batches of one there. */
+        limit = c->cfg->maa.mode == MAA_MODE_PLATFORM ? 1 : c->cfg->api.attest_batch_size;
+        while ((w = TAILQ_FIRST(&c->queue)) && params.n < limit && params.n < ATTEST_PAYLOAD_MAX) {
                 TAILQ_REMOVE(&c->queue, w, link);
                 c->n_queue--;
                 if (params.n == 0)
@@ -439,7 +442,8 @@ static void start_run(struct core *c)
                 else
                         snprintf(w->key, sizeof(w->key), "nonce-%zu", params.n + 1);
                 params.keys[params.n] = w->key;
-                params.values[params.n] = w->nonce_b64;
+                params.values[params.n] = w->nonce;
+                params.value_lens[params.n] = w->nonce_len;
                 params.n++;
                 TAILQ_INSERT_TAIL(&c->batch, w, link);
         }
@@ -573,18 +577,16 @@ static int op_attest(void *ud, const struct api_caller *caller, const uint8_t *n
 {
         struct core *c = ud;
         struct waiter *w;
-        char *b64;
 
         if (c->stopping)
                 return -EAGAIN;
         if (c->n_queue >= API_ATTEST_QUEUE_MAX)
                 return -EBUSY;
-        b64 = b64_encode(nonce, nonce_len, B64_STD);
-        if (!b64)
-                return -ENOMEM;
+        if (nonce_len < 1 || nonce_len > sizeof(w->nonce))
+                return -EINVAL;
         w = xcalloc(1, sizeof(*w));
-        snprintf(w->nonce_b64, sizeof(w->nonce_b64), "%s", b64);
-        free(b64);
+        memcpy(w->nonce, nonce, nonce_len);
+        w->nonce_len = nonce_len;
         w->uid = caller->uid;
         w->gid = caller->gid;
         w->pid = caller->pid;

@@ -153,7 +153,7 @@ static int guest_validate(const struct maa_guest_evidence *ev, struct err *e)
 
                 if (!kv->key || !*kv->key || !kv->value)
                         return err_set(e, -EINVAL, "ClientPayload entry %zu has no key or value", i);
-                if (strlen(kv->value) > MAA_CLIENT_PAYLOAD_VALUE_MAX_BYTES)
+                if (kv->value_len > MAA_CLIENT_PAYLOAD_VALUE_MAX_BYTES)
                         return err_set(e, -E2BIG, "ClientPayload '%s' is longer than %d bytes", kv->key,
                                        MAA_CLIENT_PAYLOAD_VALUE_MAX_BYTES);
                 for (size_t j = 0; j < i; j++)
@@ -295,8 +295,8 @@ int maa_build_guest_attestation_info(const struct maa_guest_evidence *ev, char *
         if (!root || !payload)
                 goto out;
         for (size_t i = 0; i < ev->n_client_payload; i++) {
-                const char *v = ev->client_payload[i].value;
-                if (set_b64(payload, ev->client_payload[i].key, v, strlen(v), B64_STD) < 0) {
+                const struct maa_kv *kv = &ev->client_payload[i];
+                if (set_b64(payload, kv->key, kv->value, kv->value_len, B64_STD) < 0) {
                         r = err_set(e, -EINVAL, "ClientPayload key '%s' is not valid UTF-8",
                                     ev->client_payload[i].key);
                         goto out;

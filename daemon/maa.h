@@ -42,7 +42,8 @@ struct maa_bytes {
 
 struct maa_kv {
         const char *key;                /* JSON key, sent as is */
-        const char *value;              /* sent as std base64 of these bytes */
+        const void *value;              /* sent as std base64 of these bytes */
+        size_t value_len;
 };
 
 struct maa_pcr {

@@ -442,6 +442,36 @@ static int get_property(ESYS_CONTEXT *esys, TPM2_PT pt, uint32_t *ret, TSS2_RC *
         return r;
 }
 
+/*
+ * Flush transient objects left in the TPM. Under a resource manager
+ * (/dev/tpmrm0, the default) a new connection sees none. Without one, a
+ * previous instance that was killed leaves its keys loaded, and after a few
+ * crashes every object slot is taken and no attestation can load its key
+ * again. Nothing else may use a TPM without a resource manager at the same
+ * time anyway, so what is left over is ours.
+ */
+static void flush_stale_transients(ESYS_CONTEXT *esys)
+{
+        TPMS_CAPABILITY_DATA *cap = NULL;
+        TPMI_YES_NO more = TPM2_NO;
+        unsigned flushed = 0;
+
+        if (Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+                               TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, &more, &cap) != TSS2_RC_SUCCESS)
+                return;
+        for (uint32_t i = 0; i < cap->data.handles.count; i++) {
+                ESYS_TR tr = ESYS_TR_NONE;
+                if (Esys_TR_FromTPMPublic(esys, cap->data.handles.handle[i], ESYS_TR_NONE, ESYS_TR_NONE,
+                                          ESYS_TR_NONE, &tr) == TSS2_RC_SUCCESS &&
+                    Esys_FlushContext(esys, tr) == TSS2_RC_SUCCESS)
+                        flushed++;
+        }
+        Esys_Free(cap);
+        if (flushed)
+                log_warning("Flushed %u transient object(s) a previous client left in the TPM (no resource "
+                            "manager in front of it?)", flushed);
+}
+
 /* Open TCTI + ESYS, start the TPM, probe it. On failure everything opened
  * is closed again and msg says why. */
 static int connect_tpm(struct tpm *tpm, char *msg, size_t msglen)
@@ -496,6 +526,7 @@ static int connect_tpm(struct tpm *tpm, char *msg, size_t msglen)
                 goto fail;
         }
         tpm->nv_buffer_max = v;
+        flush_stale_transients(tpm->esys);
         return 0;
 fail:
         disconnect(tpm, false);

@@ -90,7 +90,7 @@ static const uint8_t td_quote[] = { 0x04, 0x00, 0x02, 0x00, 0x81, 0x00, 0x00, 0x
 #define BYTES(a) ((struct maa_bytes) { (const uint8_t *) (a), sizeof(a) })
 
 static struct maa_pcr pcrs[8];
-static const struct maa_kv payload[] = { { "nonce", "1234" }, { "extra", "" } };
+static const struct maa_kv payload[] = { { "nonce", "1234", 4 }, { "extra", "", 0 } };
 
 static void fill_evidence(struct maa_guest_evidence *ev)
 {
@@ -272,7 +272,7 @@ static void test_guest_compact_stable(void **state)
  * and a message, and that nothing is returned. */
 static void test_guest_invalid(void **state)
 {
-        static const struct maa_kv dup[] = { { "nonce", "a" }, { "nonce", "b" } };
+        static const struct maa_kv dup[] = { { "nonce", "a", 1 }, { "nonce", "b", 1 } };
         struct maa_pcr bad_pcrs[2] = { { .index = 3 }, { .index = 3 } };
         struct maa_guest_evidence ev;
         struct err e;
