@@ -91,6 +91,12 @@ done
 for f in "$examples"/*.json "$bad"/*.json; do
         [ -f "$schemas/$(stem "$f").schema.json" ] || fail "$f: no schema '$(stem "$f")' for it"
 done
+# what is not listed in doc/Makefile-doc.am is neither installed nor distributed
+for f in "$srcdir"/proto/openapi.yaml "$schemas"/*.json "$examples"/*.json; do
+        rel=${f#"$srcdir"/}
+        grep -q "^	$rel\( \\\\\)\{0,1\}\$" "$srcdir/doc/Makefile-doc.am" ||
+                fail "$rel is not listed in doc/Makefile-doc.am"
+done
 
 # ---- negative samples -----------------------------------------------------
 for s in $(for f in "$bad"/*.json; do stem "$f"; done | sort -u); do
