@@ -139,6 +139,35 @@ code=$(get '/v1/verdict?max_age=0')
 check "max_age=0 narrows trusted to unknown (503, too-old)" \
         [ "$code $(json "$tmp/body" 'd["reasons"][0]["code"]')" = "503 too-old" ]
 
+# ---- what the daemon returns matches proto/schema ---------------------------------
+validate() { /usr/bin/python3 "$srcdir/tests/scripts/validate-json.py" "$@" >"$tmp/validate.out" 2>&1 || { cat "$tmp/validate.out"; return 1; }; }
+if /usr/bin/python3 -c 'import jsonschema' 2>/dev/null; then
+        get /v1/verdict >/dev/null; cp "$tmp/body" "$tmp/verdict.json"
+        get /v1/status >/dev/null; cp "$tmp/body" "$tmp/status.json"
+        get /v1/token >/dev/null; cp "$tmp/body" "$tmp/token.json"
+        get /v1/nope >/dev/null; cp "$tmp/body" "$tmp/error.json"
+        get /healthz >/dev/null; cp "$tmp/body" "$tmp/health.json"
+        get /readyz >/dev/null; cp "$tmp/body" "$tmp/ready.json"
+        curl -s -o "$tmp/attest.json" --unix-socket "$sock" -H 'Content-Type: application/json' \
+                -d '{"nonce":"AAECAwQ="}' http://localhost/v1/attest
+        post /v1/refresh >/dev/null; cp "$tmp/body" "$tmp/refresh.json"
+        wait_attempts 3 >/dev/null
+        check "live /v1/verdict matches verdict.schema.json" validate verdict "$tmp/verdict.json"
+        check "live /v1/status matches status.schema.json" validate status "$tmp/status.json"
+        check "live /v1/token matches token-response.schema.json" validate token-response "$tmp/token.json"
+        check "live 404 matches error.schema.json" validate error "$tmp/error.json"
+        check "live /healthz and /readyz match their schemas" \
+                validate health-response "$tmp/health.json" && validate ready-response "$tmp/ready.json"
+        check "live POST /v1/attest matches attest-response.schema.json" validate attest-response "$tmp/attest.json"
+        check "live POST /v1/refresh matches refresh-response.schema.json" validate refresh-response "$tmp/refresh.json"
+        /usr/bin/python3 -c 'import json,sys
+for i, l in enumerate(open(sys.argv[1])):
+    json.dump(json.loads(l), open("%s/audit-%d.json" % (sys.argv[2], i), "w"))' "$d/audit.jsonl" "$tmp"
+        check "every audit record so far matches audit-record.schema.json" validate audit-record "$tmp"/audit-*.json
+else
+        echo "skip schema checks: python3-jsonschema missing"
+fi
+
 # ---- policy violation -> untrusted with the exact reasons ----------------------
 "$sim" tamper --dir "$d" secure-boot-off >/dev/null
 refresh
