@@ -290,11 +290,21 @@ static void verify_token(struct run *run)
 
 /* ---- the sealed AzureGuest response ------------------------------------- */
 
+static void note_tpm_op(struct run *run, const char *op, const struct tpm_result *res)
+{
+        if (op && run->out.n_tpm_ops < ATTEST_TPM_OPS_MAX) {
+                run->out.tpm_ops[run->out.n_tpm_ops].op = op;
+                run->out.tpm_ops[run->out.n_tpm_ops].seconds = res->seconds;
+                run->out.n_tpm_ops++;
+        }
+}
+
 static void key_unwrapped(struct tpm_result *res, void *userdata)
 {
         struct run *run = userdata;
         struct err e = {};
 
+        note_tpm_op(run, "rsa_decrypt", res);
         if (!run->a)
                 return finish(run, ATTEST_ERROR, "cancelled", "shutting down");
         if (res->r < 0)
@@ -594,8 +604,10 @@ static void platform_evidence(struct run *run)
 
 /* ---- TPM evidence ------------------------------------------------------------- */
 
-static void tpm_step_done(struct run *run, struct tpm_result *res)
+
+static void tpm_step_done(struct run *run, const char *op, struct tpm_result *res)
 {
+        note_tpm_op(run, op, res);
         if (res->r < 0 && run->tpm_r == 0) {
                 run->tpm_r = res->r;
                 (void) snprintf(run->tpm_message, sizeof(run->tpm_message), "%s", res->message);
@@ -616,7 +628,7 @@ static void got_hcl(struct tpm_result *res, void *userdata)
         struct run *run = userdata;
 
         tpm_blob_take(&res->data, &run->ev.hcl.data, &run->ev.hcl.len);
-        tpm_step_done(run, res);
+        tpm_step_done(run, "nv_read", res);
 }
 
 static void got_ak_pub(struct tpm_result *res, void *userdata)
@@ -624,7 +636,7 @@ static void got_ak_pub(struct tpm_result *res, void *userdata)
         struct run *run = userdata;
 
         tpm_blob_take(&res->data, &run->ev.ak_pub.data, &run->ev.ak_pub.len);
-        tpm_step_done(run, res);
+        tpm_step_done(run, "read_public", res);
 }
 
 /* notAfter of a DER certificate in seconds since the epoch, 0 when unreadable. */
@@ -647,7 +659,7 @@ static void got_ak_cert(struct tpm_result *res, void *userdata)
 
         tpm_blob_take(&res->data, &run->ev.ak_cert.data, &run->ev.ak_cert.len);
         run->out.ak_cert_not_after = cert_not_after(run->ev.ak_cert.data, run->ev.ak_cert.len);
-        tpm_step_done(run, res);
+        tpm_step_done(run, "nv_read", res);
 }
 
 static void got_quote(struct tpm_result *res, void *userdata)
@@ -657,7 +669,7 @@ static void got_quote(struct tpm_result *res, void *userdata)
         tpm_blob_take(&res->attest, &run->ev.quote.data, &run->ev.quote.len);
         tpm_blob_take(&res->signature, &run->ev.quote_sig.data, &run->ev.quote_sig.len);
         run->ev.pcrs = res->pcrs;
-        tpm_step_done(run, res);
+        tpm_step_done(run, "quote", res);
 }
 
 static void got_ephemeral(struct tpm_result *res, void *userdata)
@@ -674,7 +686,7 @@ static void got_ephemeral(struct tpm_result *res, void *userdata)
                 (void) snprintf(run->tpm_message, sizeof(run->tpm_message),
                                 "the PCRs changed while the evidence was gathered");
         }
-        tpm_step_done(run, res);
+        tpm_step_done(run, "ephemeral_key", res);
 }
 
 int attester_run(struct attester *a, const struct attest_params *params, attest_done_cb cb,
@@ -735,7 +747,7 @@ int attester_run(struct attester *a, const struct attest_params *params, attest_
         /* release the hold: completes the run now if nothing was queued */
         {
                 struct tpm_result none = { .r = 0 };
-                tpm_step_done(run, &none);
+                tpm_step_done(run, NULL, &none);
         }
         return 0;
 }

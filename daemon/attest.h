@@ -37,6 +37,7 @@ const char *attest_status_to_string(enum attest_status s);
 
 #define ATTEST_MESSAGE_MAX 512
 #define ATTEST_PAYLOAD_MAX 64   /* ClientPayload entries in one run */
+#define ATTEST_TPM_OPS_MAX 8
 
 struct attest_outcome {
         enum attest_status status;
@@ -48,6 +49,11 @@ struct attest_outcome {
         bool have_evidence;
         double maa_seconds;             /* MAA round trip, 0 when not reached */
         int64_t ak_cert_not_after;      /* the AK certificate's notAfter, 0 when not read */
+        struct {
+                const char *op;         /* static: "nv_read", "read_public", "quote", ... */
+                double seconds;
+        } tpm_ops[ATTEST_TPM_OPS_MAX];  /* the TPM operations of this run */
+        size_t n_tpm_ops;
 };
 
 /* ClientPayload: key/value strings echoed by MAA in x-ms-runtime.client-payload. */

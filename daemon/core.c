@@ -332,6 +332,8 @@ static void run_done(struct attest_outcome *o, void *userdata)
                 c->n_outcomes[o->status]++;
         if (o->maa_seconds > 0)
                 metrics_maa_duration(c->metrics, o->maa_seconds);
+        for (size_t i = 0; i < o->n_tpm_ops; i++)
+                metrics_tpm_duration(c->metrics, o->tpm_ops[i].op, o->tpm_ops[i].seconds);
         if (o->ak_cert_not_after > 0) {
                 c->ak_cert_not_after = o->ak_cert_not_after;
                 metrics_ak_cert_expiry(c->metrics, (time_t) o->ak_cert_not_after);

@@ -560,8 +560,10 @@ static int worker_sleep(struct tpm *tpm, unsigned ms)
 
 static void run_req(struct tpm *tpm, struct tpm_req *req)
 {
+        struct timespec t0, t1;
         int r = 0;
 
+        (void) clock_gettime(CLOCK_MONOTONIC, &t0);
         for (unsigned attempt = 0;; attempt++) {
                 tpm_result_done(&req->res);
                 req->res.message[0] = '\0';
@@ -600,6 +602,8 @@ static void run_req(struct tpm *tpm, struct tpm_req *req)
                                         strerror(-r));
         }
         req->res.r = r < 0 ? r : 0;
+        (void) clock_gettime(CLOCK_MONOTONIC, &t1);
+        req->res.seconds = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
 
 static void *worker_main(void *p)

@@ -96,6 +96,7 @@ struct tpm_result {
         struct tpm_pcrs pcrs;           /* PCR values (read_pcrs, quote, ephemeral_key) */
         bool key_created;               /* ephemeral_key: new key (false: reused) */
         bool secret;                    /* data holds a secret: wiped on release */
+        double seconds;                 /* time the operation took on the worker */
 };
 
 /* Release the buffers of res (wiping data when res->secret). Accepts NULL. */
