@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Arbitrary bytes as an HTTP request: first through the pure parsers
- * (route, query, attest body, cgroup text), then into the real evhttp
+ * (route, query, attest body, cgroup text), then into the real httpd
  * server over a unix socket in a private directory, with a fake core that
  * answers attests asynchronously. The client half-closes after sending, so
  * every input ends in a reply or a close.
