@@ -181,8 +181,10 @@ static void attest_done(void *arg, int status, json_t *body)
 {
         struct api_pending *p = arg;
 
-        if (!p->req) {
+        if (!httpd_request_conn(p->req)) {
+                /* The client is gone, maybe the API too: only release. */
                 json_decref(body);
+                httpd_reply(p->req, 500, NULL, NULL, NULL, 0, false);
         } else if (status < 200 || status > 599 || !body) {
                 json_decref(body);
                 reply_error(p->srv, p->req, "attest", 500, NULL, "internal", "the attestation failed");

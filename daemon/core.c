@@ -701,6 +701,7 @@ static void reload_failed(struct core *c, struct diag_list *errs, const char *wh
         c->last_reload_ok = false;
         audit_write(c, AUDIT_EVENT_CONFIG_RELOAD, NULL, "rejected", NULL, NULL,
                     json_pack("{s:s,s:O}", "what", what, "errors", list));
+        diag_list_done(errs);
 }
 
 static void reload(struct core *c)
