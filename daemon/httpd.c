@@ -223,20 +223,27 @@ static bool is_tchar(unsigned char ch)
                (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
+/* The line at *p, NUL-terminated in place; *p moves past its CRLF. */
+static char *next_line(char **p)
+{
+        char *line = *p, *end = strstr(line, "\r\n");
+
+        if (end) {
+                *end = '\0';
+                *p = end + 2;
+        } else {
+                *p = line + strlen(line);
+        }
+        return line;
+}
+
 /* Split the head (NUL-terminated, without the final CRLF CRLF) in place. */
 static int parse_head(struct httpd_request *req, int *ret_status, const char **ret_msg)
 {
-        char *p = req->head, *line, *sp1, *sp2, *end;
+        char *p = req->head, *line, *sp1, *sp2;
         int minor;
 
-        end = strstr(p, "\r\n");
-        line = p;
-        if (end) {
-                *end = '\0';
-                p = end + 2;
-        } else {
-                p = line + strlen(line);
-        }
+        line = next_line(&p);
         sp1 = strchr(line, ' ');
         sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
         if (!sp1 || !sp2 || strchr(sp2 + 1, ' '))
@@ -268,14 +275,7 @@ static int parse_head(struct httpd_request *req, int *ret_status, const char **r
         while (*p) {
                 char *colon, *v, *ve;
 
-                end = strstr(p, "\r\n");
-                line = p;
-                if (end) {
-                        *end = '\0';
-                        p = end + 2;
-                } else {
-                        p = line + strlen(line);
-                }
+                line = next_line(&p);
                 if (req->n_headers >= HTTPD_HEADERS_MAX) {
                         *ret_status = 431;
                         *ret_msg = "too many header fields";
