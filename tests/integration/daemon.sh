@@ -123,7 +123,7 @@ sock="$d/attestd.sock"
 cfg="$tmp/attestd.json"
 # No automatic retries here: every run is started by the test (POST /v1/refresh).
 config "$d/attestd.json" "$cfg" 'refresh.backoff_initial_ms=600000' 'refresh.backoff_max_ms=600000' \
-        'api.rate_per_second=1000' 'api.rate_burst=1000'
+        'api.rate_per_second=1000' 'api.rate_burst=1000' 'maa.timeout_ms=2000' 'maa.connect_timeout_ms=1000'
 check "daemon starts and serves" start_daemon "$cfg"
 check "start -> trusted" wait_verdict trusted
 code=$(get /v1/verdict)
@@ -191,7 +191,7 @@ check "restore -> trusted again" wait_verdict trusted 1
 # Transient or bad answers never replace the held token: the node stays
 # trusted, marked stale, with the same jti; a refusal is untrusted.
 for f in http-500 http-503 http-429 truncated garbage wrong-signature wrong-issuer unknown-kid expired \
-         not-yet-valid alg-none tpm-error; do
+         not-yet-valid alg-none tpm-error hang; do
         held=$(jti)
         "$sim" fault --dir "$d" "$f" --count 0 --retry-after 1 >/dev/null
         refresh
@@ -207,6 +207,18 @@ for f in http-500 http-503 http-429 truncated garbage wrong-signature wrong-issu
         check "fault $f cleared: fresh and trusted" \
                 [ "$(json "$tmp/body" "d['verdict'] == 'trusted' and d['stale'] is False and d['token']['jti'] != '$held'")" = true ]
 done
+held=$(jti)
+"$sim" fault --dir "$d" slow --delay-ms 500 --count 0 >/dev/null
+refresh
+get /v1/verdict >/dev/null
+check "fault slow (under the timeout): fresh and trusted" \
+        [ "$(json "$tmp/body" "d['verdict'] == 'trusted' and d['stale'] is False and d['token']['jti'] != '$held'")" = true ]
+"$sim" fault --dir "$d" clear >/dev/null
+"$sim" fault --dir "$d" key-rotation --drop-old >/dev/null
+refresh
+get /v1/verdict >/dev/null
+check "MAA signing key rotated: the new key is fetched, fresh and trusted" \
+        [ "$(json "$tmp/body" 'd["verdict"] == "trusted" and d["stale"] is False')" = true ]
 "$sim" fault --dir "$d" refuse-evidence --count 1 >/dev/null
 refresh
 code=$(get /v1/verdict)
