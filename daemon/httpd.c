@@ -512,11 +512,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         struct httpd_conn *c;
 
         if (h->n_conns >= h->limits.max_connections) {
-                static const char busy[] =
-                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                        "Retry-After: 1\r\nConnection: close\r\nContent-Length: 95\r\n\r\n"
+                static const char body[] =
                         "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"the connection limit is reached\"}}\n";
-                (void) send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                char busy[256];
+                int n = snprintf(busy, sizeof(busy),
+                                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                 "Retry-After: 1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                                 sizeof(body) - 1, body);
+                if (n > 0 && (size_t) n < sizeof(busy))
+                        (void) send(fd, busy, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT);
                 close(fd);
                 if (h->cbs.rejected)
                         h->cbs.rejected(503, h->ud);

@@ -295,6 +295,16 @@ static void assert_json_error(const char *resp, const char *code)
         json_decref(j);
 }
 
+/* The body received is exactly as long as the Content-Length announced. */
+static void assert_body_length(const char *resp)
+{
+        const char *cl = strcasestr(resp, "\r\nContent-Length:");
+
+        assert_non_null(cl);
+        assert_true(cl < body_of(resp));
+        assert_int_equal(strtoul(cl + 17, NULL, 10), strlen(body_of(resp)));
+}
+
 #define GET(target) request("GET", target, NULL, resp, sizeof(resp))
 
 /* ---- routes -------------------------------------------------------------------- */
@@ -652,6 +662,7 @@ static void test_max_connections(void **state)
         cli_send(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 34);
         assert_int_equal(cli_recv(c, resp, sizeof(resp), 2000), 503);
         assert_json_error(resp, "too_many_connections");
+        assert_body_length(resp);
         close(c);
         close(a);
         pump(30);
