@@ -476,8 +476,14 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
                 conn_free(c);
                 return;
         }
-        if (c->state == CONN_READING && !c->request_started)
+        if (c->state != CONN_READING)
+                return;
+        /* A reply (or a 100 Continue) has drained: read on, and parse what
+         * a pipelining client has buffered meanwhile. */
+        if (!c->request_started)
                 arm(c, c->h->limits.idle_timeout_ms);
+        (void) bufferevent_enable(c->bev, EV_READ);
+        event_active(c->resume, 0, 0);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -581,12 +587,12 @@ void httpd_reply(struct httpd_request *req, int status, const char *headers, con
                 conn_finish(c);
                 return;
         }
-        /* Keep-alive: read the next request (maybe already buffered) once
-         * the loop comes round; the reply must drain meanwhile. */
+        /* Keep-alive: the next request (maybe already buffered) is read once
+         * this reply has drained (conn_write_cb), within the write timeout.
+         * A client that pipelines requests and never reads the replies thus
+         * has at most one reply queued here, not one per request. */
         c->state = CONN_READING;
-        (void) bufferevent_enable(c->bev, EV_READ);
         arm(c, c->h->limits.write_timeout_ms);
-        event_active(c->resume, 0, 0);
 }
 
 int httpd_new(struct event_base *base, const struct httpd_limits *limits, const struct httpd_callbacks *cbs,

@@ -5,6 +5,7 @@
  * thread (the loop is pumped while they wait), or forked children where a
  * different uid or a dying process is the point.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -40,6 +41,7 @@
 
 static struct fake {
         int verdict_code;
+        int n_verdict;
         long last_max_age;
         int token_r;
         int n_token;
@@ -55,6 +57,7 @@ static struct fake {
 
 static int fake_verdict(void *ud, long max_age, json_t **ret)
 {
+        F.n_verdict++;
         F.last_max_age = max_age;
         *ret = json_pack("{s:s}", "verdict", F.verdict_code == 200 ? "trusted" :
                                              F.verdict_code == 403 ? "untrusted" : "unknown");
@@ -697,6 +700,53 @@ static void test_oversized(void **state)
         assert_int_equal(GET("/healthz"), 200);
 }
 
+/* A client that pipelines requests and does not read the replies gets only
+ * as many answered as the socket buffers hold: the server queues one reply
+ * per connection, not one per request. Read at last, every reply arrives,
+ * in order. */
+static void test_pipelining_bounded(void **state)
+{
+        struct t *t = *state;
+        static const char req[] = "GET /v1/verdict HTTP/1.1\r\nHost: x\r\n\r\n";
+        enum { N = 2000 };
+        size_t cap = 4u << 20, len = 0, scanned = 0, replies = 0;
+        char *all = malloc(N * (sizeof(req) - 1)), *in = malloc(cap);
+        uint64_t end;
+        int fd;
+
+        assert_non_null(all);
+        assert_non_null(in);
+        start(t);
+        for (size_t i = 0; i < N; i++)
+                memcpy(all + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+        fd = cli_connect();
+        cli_send(fd, all, N * (sizeof(req) - 1));
+        pump(300);
+        assert_true(F.n_verdict > 0);
+        assert_true(F.n_verdict < N / 2);
+        end = ms_now() + 10000;
+        while (replies < N && ms_now() < end) {
+                ssize_t n = recv(fd, in + len, cap - len, 0);
+                if (n > 0) {
+                        const char *p = in + scanned;
+                        len += (size_t) n;
+                        while ((p = memmem(p, len - (size_t) (p - in), "HTTP/1.1 200 OK\r\n", 17))) {
+                                replies++;
+                                p += 17;
+                                scanned = (size_t) (p - in);
+                        }
+                        continue;
+                }
+                assert_true(n < 0 && errno == EAGAIN);
+                event_base_loop(t->base, EVLOOP_NONBLOCK);
+        }
+        assert_int_equal(replies, N);
+        assert_int_equal(F.n_verdict, N);
+        close(fd);
+        free(all);
+        free(in);
+}
+
 /* Ensure that a client trickling a byte every 100 ms is cut at the
  * absolute deadline although every read resets the idle timeout. */
 static void test_slowloris(void **state)
@@ -1067,6 +1117,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_max_connections, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pipelining_bounded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_slowloris, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
