@@ -27,7 +27,7 @@ daemon_cleanup() {
                 kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
         done
         [ -d "$tmp/sim" ] && "$sim" stop --dir "$tmp/sim" >/dev/null 2>&1
-        rm -rf "$tmp"
+        [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 
 # daemon_setup NAME: $tmp (0755: other uids reach sockets in it), traps, and
@@ -46,9 +46,14 @@ bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 check() {
         if eval "$2"; then ok "$1"; else bad "$1"; fi
 }
-# check_no_sanitizer_report: no daemon log in $tmp has one
+# check_no_sanitizer_report: no daemon log in $tmp has one (else show them)
 check_no_sanitizer_report() {
+        local f
         check "no sanitizer report" '! grep -l -E "AddressSanitizer|runtime error|LeakSanitizer" "$tmp"/*.err'
+        for f in $(grep -l -E "AddressSanitizer|runtime error|LeakSanitizer" "$tmp"/*.err); do
+                echo "#    $f:"
+                grep -E -A40 "AddressSanitizer|runtime error|LeakSanitizer" "$f" | head -60
+        done
 }
 
 daemon_finish() {
