@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=bash
 # Shared by tests/integration/daemon-*.sh (sourced, not a test): paths, a
 # temporary directory removed at exit together with every process recorded
 # in $pids and the simulated CVM in $tmp/sim, and ok/FAIL counting.

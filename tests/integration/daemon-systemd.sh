@@ -20,7 +20,7 @@ listener() {
         local i
         : >"$tmp/$1.log"
         $py "$listen" "$tmp/$1.notify" "$tmp/$1.log" ${2:-} &
-        pids+=($!)
+        pids+=("$!")
         for i in $(seq 100); do
                 [ -S "$tmp/$1.notify" ] && return 0
                 sleep 0.05
@@ -68,7 +68,7 @@ listener plain "$simsock"
 NOTIFY_SOCKET="$tmp/plain.notify" WATCHDOG_USEC=400000 WATCHDOG_PID=1 \
         "$attestd" --config "$cfg" >"$tmp/plain.out" 2>"$tmp/plain.err" &
 dpid=$!
-pids+=($dpid)
+pids+=("$dpid")
 if wait_line "$tmp/plain.log" 'READY=1'; then
         line=$(grep -m1 'READY=1' "$tmp/plain.log")
         check "own socket: READY=1 carries a STATUS= ($line)" 'grep -q "|STATUS=." <<<"$line"'
@@ -115,7 +115,7 @@ NOTIFY_SOCKET="$tmp/act.notify" WATCHDOG_USEC=400000 \
         systemd-socket-activate -l "$act" -E NOTIFY_SOCKET -E WATCHDOG_USEC -E WATCHDOG_PID "${san_env[@]}" \
         "$attestd" --config "$cfg" >"$tmp/act.out" 2>"$tmp/act.err" &
 apid=$!
-pids+=($apid)
+pids+=("$apid")
 for i in $(seq 100); do [ -S "$act" ] && break; sleep 0.05; done
 ino=$(stat -c %i "$act")
 # systemd-socket-activate starts the daemon at the first connection, which
