@@ -37,7 +37,7 @@ daemon_setup() {
         tmp=$(mktemp -d "/tmp/attestd-$1.XXXXXX") || exit 1
         chmod 0755 "$tmp"
         trap daemon_cleanup EXIT
-        trap 'exit 1' INT TERM HUP
+        trap 'exit 1' INT TERM HUP PIPE
         timeout 90 "$sim" start --dir "$tmp/sim" >/dev/null || { echo "FAIL: cannot start the sim"; exit 1; }
 }
 
