@@ -62,6 +62,7 @@ struct api {
         struct api_server main;
         struct api_server *msrv;        /* metrics_listen, optional */
         struct ratelimit *rl;
+        LIST_HEAD(, api_pending) pending;       /* POST /v1/attest awaiting attest_done() */
         char *socket_path;              /* created by us, unlinked by api_free() */
         dev_t sock_dev;
         ino_t sock_ino;
@@ -173,18 +174,22 @@ static void route_token(struct api_server *srv, struct httpd_request *req, const
 }
 
 struct api_pending {
-        struct api_server *srv;
+        struct api_server *srv;         /* NULL once api_free() orphaned it */
         struct httpd_request *req;
+        LIST_ENTRY(api_pending) link;   /* in api->pending while srv is set */
 };
 
 static void attest_done(void *arg, int status, json_t *body)
 {
         struct api_pending *p = arg;
 
-        if (!httpd_request_conn(p->req)) {
-                /* The client is gone, maybe the API too: only release. */
+        if (p->srv)
+                LIST_REMOVE(p, link);
+        if (!p->srv) {
+                /* The API and the request's connection are gone: replying
+                 * only frees the request. */
                 json_decref(body);
-                httpd_reply(p->req, 500, NULL, NULL, NULL, 0, false);
+                httpd_reply(p->req, 503, NULL, NULL, NULL, 0, false);
         } else if (status < 200 || status > 599 || !body) {
                 json_decref(body);
                 reply_error(p->srv, p->req, "attest", 500, NULL, "internal", "the attestation failed");
@@ -220,10 +225,12 @@ static void route_attest(struct api_server *srv, struct httpd_request *req, stru
         p = xcalloc(1, sizeof(*p));
         p->srv = srv;
         p->req = req;
+        LIST_INSERT_HEAD(&api->pending, p, link);
         r = api->ops->attest(api->ud, &c->caller, nonce, nonce_len, attest_done, p);
         explicit_bzero(nonce, sizeof(nonce));
         if (r >= 0)
                 return;         /* p belongs to attest_done() now */
+        LIST_REMOVE(p, link);
         free(p);
         if (r == -EBUSY || r == -EAGAIN)
                 reply_error(srv, req, "attest", 503, "Retry-After: 1\r\n", "busy",
@@ -674,6 +681,7 @@ int api_new(struct event_base *base, const struct config *cfg, const struct api_
         api->ops = ops;
         api->ud = ud;
         api->metrics = metrics;
+        LIST_INIT(&api->pending);
         api->rl = ratelimit_new(cfg->api.rate_per_s, cfg->api.rate_burst, API_RATE_TABLE_MAX);
         if (!api->rl) {
                 r = log_error_errno(-EINVAL, "Invalid rate limit %g/s burst %u", cfg->api.rate_per_s,
@@ -725,10 +733,16 @@ unsigned api_connections(const struct api *api)
 
 struct api *api_free(struct api *api)
 {
+        struct api_pending *p;
         struct stat st;
 
         if (!api)
                 return NULL;
+        /* Their done() comes later, from the core, and must not touch us. */
+        while ((p = LIST_FIRST(&api->pending))) {
+                LIST_REMOVE(p, link);
+                p->srv = NULL;
+        }
         server_done(&api->main);
         if (api->msrv) {
                 server_done(api->msrv);

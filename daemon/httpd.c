@@ -476,8 +476,14 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
                 conn_free(c);
                 return;
         }
-        if (c->state == CONN_READING && !c->request_started)
+        if (c->state != CONN_READING)
+                return;
+        /* A reply (or a 100 Continue) has drained: read on, and parse what
+         * a pipelining client has buffered meanwhile. */
+        if (!c->request_started)
                 arm(c, c->h->limits.idle_timeout_ms);
+        (void) bufferevent_enable(c->bev, EV_READ);
+        event_active(c->resume, 0, 0);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -512,11 +518,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         struct httpd_conn *c;
 
         if (h->n_conns >= h->limits.max_connections) {
-                static const char busy[] =
-                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                        "Retry-After: 1\r\nConnection: close\r\nContent-Length: 95\r\n\r\n"
+                static const char body[] =
                         "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"the connection limit is reached\"}}\n";
-                (void) send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                char busy[256];
+                int n = snprintf(busy, sizeof(busy),
+                                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                 "Retry-After: 1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                                 sizeof(body) - 1, body);
+                if (n > 0 && (size_t) n < sizeof(busy))
+                        (void) send(fd, busy, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT);
                 close(fd);
                 if (h->cbs.rejected)
                         h->cbs.rejected(503, h->ud);
@@ -577,12 +587,12 @@ void httpd_reply(struct httpd_request *req, int status, const char *headers, con
                 conn_finish(c);
                 return;
         }
-        /* Keep-alive: read the next request (maybe already buffered) once
-         * the loop comes round; the reply must drain meanwhile. */
+        /* Keep-alive: the next request (maybe already buffered) is read once
+         * this reply has drained (conn_write_cb), within the write timeout.
+         * A client that pipelines requests and never reads the replies thus
+         * has at most one reply queued here, not one per request. */
         c->state = CONN_READING;
-        (void) bufferevent_enable(c->bev, EV_READ);
         arm(c, c->h->limits.write_timeout_ms);
-        event_active(c->resume, 0, 0);
 }
 
 int httpd_new(struct event_base *base, const struct httpd_limits *limits, const struct httpd_callbacks *cbs,

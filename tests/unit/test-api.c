@@ -5,6 +5,7 @@
  * thread (the loop is pumped while they wait), or forked children where a
  * different uid or a dying process is the point.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -40,6 +41,7 @@
 
 static struct fake {
         int verdict_code;
+        int n_verdict;
         long last_max_age;
         int token_r;
         int n_token;
@@ -55,6 +57,7 @@ static struct fake {
 
 static int fake_verdict(void *ud, long max_age, json_t **ret)
 {
+        F.n_verdict++;
         F.last_max_age = max_age;
         *ret = json_pack("{s:s}", "verdict", F.verdict_code == 200 ? "trusted" :
                                              F.verdict_code == 403 ? "untrusted" : "unknown");
@@ -293,6 +296,16 @@ static void assert_json_error(const char *resp, const char *code)
         assert_int_equal(json_unpack(j, "{s:{s:s}}", "error", "code", &c), 0);
         assert_string_equal(c, code);
         json_decref(j);
+}
+
+/* The body received is exactly as long as the Content-Length announced. */
+static void assert_body_length(const char *resp)
+{
+        const char *cl = strcasestr(resp, "\r\nContent-Length:");
+
+        assert_non_null(cl);
+        assert_true(cl < body_of(resp));
+        assert_int_equal(strtoul(cl + 17, NULL, 10), strlen(body_of(resp)));
 }
 
 #define GET(target) request("GET", target, NULL, resp, sizeof(resp))
@@ -652,6 +665,7 @@ static void test_max_connections(void **state)
         cli_send(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 34);
         assert_int_equal(cli_recv(c, resp, sizeof(resp), 2000), 503);
         assert_json_error(resp, "too_many_connections");
+        assert_body_length(resp);
         close(c);
         close(a);
         pump(30);
@@ -684,6 +698,53 @@ static void test_oversized(void **state)
         assert_int_equal(request_raw(raw, resp, sizeof(resp)), 413);
         assert_int_equal(F.n_attest, 0);
         assert_int_equal(GET("/healthz"), 200);
+}
+
+/* A client that pipelines requests and does not read the replies gets only
+ * as many answered as the socket buffers hold: the server queues one reply
+ * per connection, not one per request. Read at last, every reply arrives,
+ * in order. */
+static void test_pipelining_bounded(void **state)
+{
+        struct t *t = *state;
+        static const char req[] = "GET /v1/verdict HTTP/1.1\r\nHost: x\r\n\r\n";
+        enum { N = 2000 };
+        size_t cap = 4u << 20, len = 0, scanned = 0, replies = 0;
+        char *all = malloc(N * (sizeof(req) - 1)), *in = malloc(cap);
+        uint64_t end;
+        int fd;
+
+        assert_non_null(all);
+        assert_non_null(in);
+        start(t);
+        for (size_t i = 0; i < N; i++)
+                memcpy(all + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+        fd = cli_connect();
+        cli_send(fd, all, N * (sizeof(req) - 1));
+        pump(300);
+        assert_true(F.n_verdict > 0);
+        assert_true(F.n_verdict < N / 2);
+        end = ms_now() + 10000;
+        while (replies < N && ms_now() < end) {
+                ssize_t n = recv(fd, in + len, cap - len, 0);
+                if (n > 0) {
+                        const char *p = in + scanned;
+                        len += (size_t) n;
+                        while ((p = memmem(p, len - (size_t) (p - in), "HTTP/1.1 200 OK\r\n", 17))) {
+                                replies++;
+                                p += 17;
+                                scanned = (size_t) (p - in);
+                        }
+                        continue;
+                }
+                assert_true(n < 0 && errno == EAGAIN);
+                event_base_loop(t->base, EVLOOP_NONBLOCK);
+        }
+        assert_int_equal(replies, N);
+        assert_int_equal(F.n_verdict, N);
+        close(fd);
+        free(all);
+        free(in);
 }
 
 /* Ensure that a client trickling a byte every 100 ms is cut at the
@@ -1056,6 +1117,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_max_connections, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pipelining_bounded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_slowloris, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
