@@ -329,6 +329,12 @@ static void handle(struct api_server *srv, struct httpd_request *req, struct api
                             info->method == API_METHOD_GET ? "GET" : "POST");
                 return;
         }
+        if (route == API_ROUTE_TOKEN && method == HTTPD_HEAD) {
+                /* Every token hand-out is audited; a HEAD would be one without a token. */
+                reply_error(srv, req, route_name, 405, "Allow: GET\r\n", "method_not_allowed",
+                            "%s accepts only GET", info->path);
+                return;
+        }
         r = api_parse_query(route, q ? q + 1 : NULL, &max_age, &e);
         if (r < 0) {
                 reply_error(srv, req, route_name, 400, NULL, "bad_request", "%s", e.msg);

@@ -150,10 +150,16 @@ struct attester *attester_free(struct attester *a)
                 struct run *run = a->run;
                 a->run = NULL;
                 run_free(run);
+        } else if (a->run && a->run->call) {
+                /* an HTTP call in flight: cancelled, it never calls back */
+                struct run *run = a->run;
+                a->run = NULL;
+                maa_call_cancel(run->call);
+                run->call = NULL;
+                run_free(run);
         } else if (a->run) {
-                /* its pending TPM/HTTP callbacks see run->a == NULL and finish it */
-                maa_call_cancel(a->run->call);
-                a->run->call = NULL;
+                /* a TPM request in flight: its callback (-ECANCELED once the TPM
+                 * is freed) sees run->a == NULL and finishes the run */
                 a->run->a = NULL;
         }
         jose_jwks_free(a->jwks);
