@@ -154,6 +154,10 @@ proc_kb() {     # proc_kb PID FIELD (VmRSS, VmHWM, RssAnon, RssFile) in kB
         awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
+cpu_ns() {      # CPU time of every thread of PID so far, in ns (schedstat)
+        cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
 pss_kb() {
         awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null
 }
@@ -266,18 +270,25 @@ T_RSS_IDLE=$(proc_kb "$TRIVIAL_PID" VmRSS)
 echo "== 1. cached GET /v1/verdict vs trivial-server (throughput: h2load; latency: bench-client)"
 ( while kill -0 "$DAEMON_PID" 2>/dev/null; do proc_kb "$DAEMON_PID" VmRSS; sleep 0.05; done ) >"$W/rss.samples" &
 SAMPLER_PID=$!
-declare -A T_RPS A_RPS T_P50 A_P50 T_P99 A_P99 A_MAX RPS_RATIO P99_RATIO
+declare -A T_RPS A_RPS T_P50 A_P50 T_P99 A_P99 A_MAX RPS_RATIO P99_RATIO T_CPU A_CPU
 for c in $CONNS; do
         n=$(n_for "$c")
         "$BC" load "$TSOCK" /v1/verdict $WARM_N "$c" >/dev/null || broken "warm-up against trivial-server failed (c=$c)"
         "$BC" load "$SOCK" /v1/verdict $WARM_N "$c" >/dev/null || broken "warm-up against attestd failed (c=$c)"
-        t=(); a=(); q=()
+        t=(); a=(); q=(); tc=(); ac=()
         for r in $(seq "$REPS"); do
+                c0=$(cpu_ns "$TRIVIAL_PID")
                 x=$(h2load_rps "$TSOCK" "$n" "$c") || broken "h2load against trivial-server failed (c=$c)"
+                c1=$(cpu_ns "$TRIVIAL_PID"); c2=$(cpu_ns "$DAEMON_PID")
                 y=$(h2load_rps "$SOCK" "$n" "$c") || broken "h2load against attestd failed (c=$c)"
-                echo "   c=$c rep $r  h2load req/s: trivial $(fmt "$x")  attestd $(fmt "$y")"
+                c3=$(cpu_ns "$DAEMON_PID")
+                tc+=("$(awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / n / 1000 }')")
+                ac+=("$(awk -v a="$c2" -v b="$c3" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / n / 1000 }')")
+                echo "   c=$c rep $r  h2load req/s: trivial $(fmt "$x")  attestd $(fmt "$y");" \
+                        "server CPU us/request: trivial ${tc[-1]}  attestd ${ac[-1]}"
                 t+=("$x"); a+=("$y"); q+=("$(ratio "$y" "$x" 4)")
         done
+        T_CPU[$c]=$(median "${tc[@]}"); A_CPU[$c]=$(median "${ac[@]}")
         # Each attestd run directly follows its trivial-server run: the ratio
         # is taken per pair, so that load drifting on a shared machine cancels.
         T_RPS[$c]=$(median "${t[@]}"); A_RPS[$c]=$(median "${a[@]}"); RPS_RATIO[$c]=$(median "${q[@]}")
@@ -300,16 +311,18 @@ RSS_HWM=$(proc_kb "$DAEMON_PID" VmHWM)
 ANON_LOAD=$(proc_kb "$DAEMON_PID" RssAnon)
 T_RSS_HWM=$(proc_kb "$TRIVIAL_PID" VmHWM)
 echo
-printf '   %-5s %12s %12s %7s   %17s %17s %9s %12s\n' conns "trivial r/s" "attestd r/s" ratio "trivial p50/p99" "attestd p50/p99" \
-        "p99 ratio" "attestd max"
+printf '   %-5s %11s %11s %6s  %15s %15s %6s %8s  %s\n' conns "trivial r/s" "attestd r/s" ratio "trivial p50/p99" \
+        "attestd p50/p99" "ratio" "max" "server CPU us/req: trivial attestd (ratio)"
 for c in $CONNS; do
-        printf '   %-5s %12s %12s %7s   %17s %17s %9s %12s\n' "$c" "$(fmt "${T_RPS[$c]}")" "$(fmt "${A_RPS[$c]}")" \
+        printf '   %-5s %11s %11s %6s  %15s %15s %6s %8s  %s\n' "$c" "$(fmt "${T_RPS[$c]}")" "$(fmt "${A_RPS[$c]}")" \
                 "$(fmt "${RPS_RATIO[$c]}" 2)" \
                 "$(fmt "${T_P50[$c]}")/$(fmt "${T_P99[$c]}")" "$(fmt "${A_P50[$c]}")/$(fmt "${A_P99[$c]}")" \
-                "$(fmt "${P99_RATIO[$c]}" 2)" "$(fmt "${A_MAX[$c]}")"
+                "$(fmt "${P99_RATIO[$c]}" 2)" "$(fmt "${A_MAX[$c]}")" \
+                "$(fmt "${T_CPU[$c]}" 1) $(fmt "${A_CPU[$c]}" 1) ($(ratio "${A_CPU[$c]}" "${T_CPU[$c]}"))"
 done
-echo "   (medians of $REPS runs; latencies in microseconds; ratios = attestd / trivial-server, median of"
-echo "    the per-run ratios, each attestd run right after its trivial-server run)"
+echo "   (medians of $REPS runs; latencies in microseconds (bench-client), max = attestd's; ratios ="
+echo "    attestd / trivial-server, median of the per-run ratios, each attestd run right after its"
+echo "    trivial-server run; server CPU = all its threads' schedstat time during the h2load run / N)"
 echo
 
 # ---- 2. the same while refreshes run continuously ------------------------------------------
@@ -432,6 +445,7 @@ echo
 echo "== summary (load at end: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '   %-44s %s\n' "verdict r/s c=1/10/100 (h2load)" \
         "$(fmt "${A_RPS[1]}")/$(fmt "${A_RPS[10]}")/$(fmt "${A_RPS[100]}") = $(fmt "${RPS_RATIO[1]}" 2)/$(fmt "${RPS_RATIO[10]}" 2)/$(fmt "${RPS_RATIO[100]}" 2) of trivial"
+printf '   %-44s %s\n' "server CPU us per verdict c=10" "$(fmt "${A_CPU[10]}" 1) (trivial $(fmt "${T_CPU[10]}" 1))"
 printf '   %-44s %s\n' "verdict p50/p99 us c=10 (bench-client)" "$(fmt "${A_P50[10]}")/$(fmt "${A_P99[10]}") (trivial $(fmt "${T_P50[10]}")/$(fmt "${T_P99[10]}"))"
 printf '   %-44s %s\n' "under refresh r/s c=10, p99 us" "$(fmt "${R_RPS[10]}") ($(ratio "${R_RPS[10]}" "${A_RPS[10]}") of 1.), $(fmt "${R_P99[10]}") ($(ratio "${R_P99[10]}" "${A_P99[10]}")x of 1.)"
 printf '   %-44s %s\n' "attestctl verdict median/p99 us" "$(fmt "$CTL_P50")/$(fmt "$CTL_P99"); --once $(fmt "$ONCE_MS" 1) ms = ${SPEEDUP}x"
