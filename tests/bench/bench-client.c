@@ -259,7 +259,7 @@ out:
         return r;
 }
 
-static int format_get(char *buf, size_t size, const char *method, const char *target)
+static int format_request(char *buf, size_t size, const char *method, const char *target)
 {
         int n = snprintf(buf, size, "%s %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", method, target,
                          strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "");
@@ -410,7 +410,7 @@ static int cmd_load(int argc, char **argv)
 
         if (argc != 4 || parse_uint(argv[2], 1, LOAD_N_MAX, &l.n) < 0 || parse_uint(argv[3], 1, LOAD_C_MAX, &c) < 0)
                 return 2;
-        n = format_get(request, sizeof(request), "GET", argv[1]);
+        n = format_request(request, sizeof(request), "GET", argv[1]);
         if (n < 0)
                 return 2;
         l.sock = argv[0];
@@ -653,7 +653,7 @@ static int cmd_loop(int argc, char **argv)
 
         if (argc != 4 || parse_uint(argv[3], 1, 3600000, &interval) < 0)
                 return 2;
-        len = format_get(request, sizeof(request), argv[1], argv[2]);
+        len = format_request(request, sizeof(request), argv[1], argv[2]);
         if (len < 0)
                 return 2;
         (void) sigaction(SIGTERM, &sa, NULL);   /* no SA_RESTART: the sleep ends at once */
@@ -674,17 +674,19 @@ static int cmd_loop(int argc, char **argv)
 
 /* ---- spawn and first-verdict: whole processes --------------------------- */
 
-/* posix_spawn argv with stdout and stderr to path (appended). */
+/*
+ * posix_spawnp argv with stdout and stderr to path (appended). The child
+ * gets default SIGPIPE, SIGTERM and SIGINT and no blocked signals.
+ */
 static int spawn_to(char **argv, const char *path, pid_t *ret)
 {
         posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        bool have_fa = false, have_attr = false;
+        sigset_t dflt, none;
         pid_t pid;
         int r;
 
-        posix_spawnattr_t attr;
-        sigset_t dflt, none;
-
-        /* The child gets default SIGPIPE, SIGTERM and SIGINT and no blocked signals. */
         (void) sigemptyset(&dflt);
         (void) sigaddset(&dflt, SIGPIPE);
         (void) sigaddset(&dflt, SIGTERM);
@@ -692,29 +694,32 @@ static int spawn_to(char **argv, const char *path, pid_t *ret)
         (void) sigemptyset(&none);
         r = posix_spawnattr_init(&attr);
         if (r != 0)
-                return -r;
+                goto out;
+        have_attr = true;
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0)
+                goto out;
+        have_fa = true;
         r = posix_spawnattr_setsigdefault(&attr, &dflt);
         if (r == 0)
                 r = posix_spawnattr_setsigmask(&attr, &none);
         if (r == 0)
                 r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
         if (r == 0)
-                r = posix_spawn_file_actions_init(&fa);
-        if (r != 0) {
-                (void) posix_spawnattr_destroy(&attr);
-                return -r;
-        }
-        r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+                r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, path, O_WRONLY | O_CREAT | O_APPEND,
+                                                     0644);
         if (r == 0)
                 r = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
         if (r == 0)
                 r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
-        (void) posix_spawn_file_actions_destroy(&fa);
-        (void) posix_spawnattr_destroy(&attr);
-        if (r != 0)
-                return -r;
-        *ret = pid;
-        return 0;
+        if (r == 0)
+                *ret = pid;
+out:
+        if (have_fa)
+                (void) posix_spawn_file_actions_destroy(&fa);
+        if (have_attr)
+                (void) posix_spawnattr_destroy(&attr);
+        return -r;
 }
 
 /* Run argv once; its wall time in ns, -errno, or -ECHILD when it failed. */
@@ -770,10 +775,16 @@ static int cmd_spawn(int argc, char **argv)
         return failures == 0 ? 0 : 1;
 }
 
-/* Stop pid (if asked to, or when stop is set) and wait for it; its exit status. */
+/*
+ * Wait for pid, sending it SIGTERM at once (stop) or when we are told to
+ * stop. Polls, so that a signal arriving at any moment is acted on within
+ * 10 ms. 0 when it exited 0 or by our SIGTERM, else 1.
+ */
 static int reap(pid_t pid, bool stop)
 {
+        struct timespec tick = { .tv_nsec = 10000000 };
         bool sent = false;
+        pid_t w;
         int st = 0;
 
         for (;;) {
@@ -781,14 +792,16 @@ static int reap(pid_t pid, bool stop)
                         (void) kill(pid, SIGTERM);
                         sent = true;
                 }
-                if (waitpid(pid, &st, 0) == pid)
+                w = waitpid(pid, &st, WNOHANG);
+                if (w == pid)
                         break;
-                if (errno != EINTR)
-                        return -errno;
+                if (w < 0 && errno != EINTR)
+                        return 1;
+                (void) nanosleep(&tick, NULL);
         }
         if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        return WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM ? 0 : 1;
+                return WEXITSTATUS(st) == 0 ? 0 : 1;
+        return WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM && sent ? 0 : 1;
 }
 
 static int cmd_first_verdict(int argc, char **argv)
@@ -824,8 +837,9 @@ static int cmd_first_verdict(int argc, char **argv)
                         return reap(pid, false);
                 }
                 if (waitpid(pid, &st, WNOHANG) == pid) {
-                        fprintf(stderr, "bench-client first-verdict: the daemon exited (status %d) before a "
-                                "trusted verdict; see %s\n", st, argv[2]);
+                        fprintf(stderr, "bench-client first-verdict: the daemon %s %d before a trusted verdict; "
+                                "see %s\n", WIFEXITED(st) ? "exited with status" : "was killed by signal",
+                                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), argv[2]);
                         return 1;
                 }
                 (void) nanosleep(&ms, NULL);

@@ -111,7 +111,8 @@ cleanup() {
         fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 broken() {
         echo "ERROR: $*"
