@@ -10,14 +10,16 @@ fixtures=""
 [ -d ../shared/fixtures ] && fixtures=$(cd ../shared/fixtures && pwd)
 # clang, warnings as errors: the tree must build clean with both compilers.
 # This build has no sanitizer, so it also builds the static attestctl and
-# runs the attestctl test, whose chroot part needs that binary.
+# runs the attestctl test, whose chroot part needs that binary, and a smoke
+# run of every benchmark (tests/bench; figures only, nothing is timed).
 rm -rf build/clang && mkdir -p build/clang && (cd build/clang &&
         "$top/configure" --quiet CC=clang --enable-unit --enable-integration \
                 ${fixtures:+FIXTURES_DIR="$fixtures"} &&
         make -j"$(nproc)" >/dev/null && make -j"$(nproc)" check TESTS= >/dev/null &&
         make attestctl-static &&
         { make check TESTS=tests/integration/attestctl.sh >/dev/null ||
-          { cat tests/integration/attestctl.log; exit 1; }; })
+          { cat tests/integration/attestctl.log; exit 1; }; } &&
+        make bench-smoke)
 # libFuzzer: every parser target, a bounded time each (FUZZ_SECONDS, default 15)
 rm -rf build/fuzz && mkdir -p build/fuzz && (cd build/fuzz &&
         "$top/configure" --quiet CC=clang --enable-fuzzing --with-sanitizer=address,undefined \

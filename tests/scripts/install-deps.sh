@@ -6,7 +6,7 @@ packages="build-essential autoconf automake libtool pkg-config autoconf-archive
 libtss2-dev libevent-dev libssl-dev libcurl4-openssl-dev libjansson-dev libsystemd-dev
 libcmocka-dev swtpm swtpm-tools tpm2-tools python3 python3-cryptography
 curl git clang libclang-rt-14-dev lcov valgrind nghttp2-client yamllint
-python3-jsonschema python3-yaml systemd"
+python3-jsonschema python3-yaml systemd linux-perf"
 missing=""
 for p in $packages; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
