@@ -175,6 +175,27 @@ void attester_set_config(struct attester *a, const struct config *cfg)
         a->jwks_fetched = 0;
 }
 
+int attester_join(struct attester *a, const char *key, const void *value, size_t len)
+{
+        struct run *run = a->run;
+        void *v;
+
+        if (!run || run->body || !run->a)
+                return -EBUSY;
+        if (run->params.n >= ATTEST_PAYLOAD_MAX)
+                return -E2BIG;
+        for (size_t i = 0; i < run->params.n; i++)
+                if (strcmp(run->params.keys[i], key) == 0)
+                        return -EEXIST;
+        v = xmalloc(len + 1);
+        memcpy(v, value, len);
+        run->params.keys[run->params.n] = xstrdup(key);
+        run->params.values[run->params.n] = v;
+        run->params.value_lens[run->params.n] = len;
+        run->params.n++;
+        return 0;
+}
+
 bool attester_busy(const struct attester *a)
 {
         return a->run != NULL;

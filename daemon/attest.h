@@ -82,6 +82,13 @@ int attester_run(struct attester *a, const struct attest_params *params, attest_
                  void *userdata);
 bool attester_busy(const struct attester *a);
 
+/* Add one ClientPayload entry (copied) to the run in flight while its MAA
+ * request is not built yet: callers arriving while the evidence is being
+ * gathered share the round trip. Returns 0; -EBUSY when no run is in
+ * flight or its request is built already; -E2BIG when the run is full;
+ * -EEXIST when the key is taken. */
+int attester_join(struct attester *a, const char *key, const void *value, size_t len);
+
 void attest_outcome_done(struct attest_outcome *o);
 
 #endif

@@ -40,7 +40,7 @@
 struct waiter {
         uint8_t nonce[API_NONCE_MAX_BYTES];     /* the token echoes its std base64 */
         size_t nonce_len;
-        char key[16];                   /* its ClientPayload key */
+        char key[32];                   /* its ClientPayload key */
         uid_t uid;
         gid_t gid;
         pid_t pid;
@@ -80,7 +80,8 @@ struct core {
         /* Single flight and batching. */
         bool running;
         struct waiter_list queue, batch;
-        size_t n_queue;
+        size_t n_queue, n_batch;
+        uint64_t batch_first_ms;        /* CLOCK_MONOTONIC of the first caller queued */
         struct event *refresh_timer, *batch_timer, *expiry_timer, *kick, *clock_tick, *clock_ev, *drain_timer;
         struct event *sig_hup, *sig_term, *sig_int;
         int clock_fd;
@@ -326,8 +327,8 @@ static void run_done(struct attest_outcome *o, void *userdata)
         int r;
 
         c->running = false;
-        TAILQ_FOREACH(w, &c->batch, link)
-                n_batch++;
+        n_batch = c->n_batch;
+        c->n_batch = 0;
         if (o->status < _ATTEST_STATUS_MAX)
                 c->n_outcomes[o->status]++;
         if (o->maa_seconds > 0)
@@ -422,6 +423,12 @@ static void run_done(struct attest_outcome *o, void *userdata)
                 event_active(c->kick, 0, 0);
 }
 
+/* Fresh-attest callers one run may carry. Platform requests have a single nonce. */
+static size_t batch_limit(const struct core *c)
+{
+        return c->cfg->maa.mode == MAA_MODE_PLATFORM ? 1 : c->cfg->api.attest_batch_size;
+}
+
 /* Start a run now, carrying up to one batch of queued fresh-attest callers. */
 static void start_run(struct core *c)
 {
@@ -434,8 +441,7 @@ static void start_run(struct core *c)
                 return;
         (void) event_del(c->batch_timer);
         (void) event_del(c->refresh_timer);
-        /* Platform requests carry one nonce: batches of one there. */
-        limit = c->cfg->maa.mode == MAA_MODE_PLATFORM ? 1 : c->cfg->api.attest_batch_size;
+        limit = batch_limit(c);
         while ((w = TAILQ_FIRST(&c->queue)) && params.n < limit && params.n < ATTEST_PAYLOAD_MAX) {
                 TAILQ_REMOVE(&c->queue, w, link);
                 c->n_queue--;
@@ -449,6 +455,7 @@ static void start_run(struct core *c)
                 params.n++;
                 TAILQ_INSERT_TAIL(&c->batch, w, link);
         }
+        c->n_batch = params.n;
         c->running = true;
         c->last_attempt_at = time(NULL);
         log_debug("Attesting%s (%zu fresh-attest callers)", c->failures ? " again" : "", params.n);
@@ -596,14 +603,34 @@ static int op_attest(void *ud, const struct api_caller *caller, const uint8_t *n
         snprintf(w->container_id, sizeof(w->container_id), "%s", caller->container_id);
         w->done = done;
         w->done_ud = done_ud;
+        /* A run gathering evidence takes it along, while there is room. */
+        if (c->running && c->n_batch < batch_limit(c)) {
+                if (c->n_batch == 0)
+                        snprintf(w->key, sizeof(w->key), "nonce");
+                else
+                        snprintf(w->key, sizeof(w->key), "nonce-%zu", c->n_batch + 1);
+                if (attester_join(c->att, w->key, w->nonce, w->nonce_len) == 0) {
+                        TAILQ_INSERT_TAIL(&c->batch, w, link);
+                        c->n_batch++;
+                        return 0;
+                }
+        }
         TAILQ_INSERT_TAIL(&c->queue, w, link);
         c->n_queue++;
         if (!c->running) {
-                if (c->n_queue >= c->cfg->api.attest_batch_size) {
+                if (c->n_queue >= batch_limit(c)) {
                         event_active(c->kick, 0, 0);
-                } else if (!event_pending(c->batch_timer, EV_TIMEOUT, NULL)) {
+                } else {
+                        /* Wait for a pause in arrivals (API_ATTEST_BATCH_WINDOW_MS),
+                         * but not longer than API_ATTEST_BATCH_MAX_WAIT_MS in all. */
+                        uint64_t now = (uint64_t) ns_of(CLOCK_MONOTONIC) / 1000000;
                         struct timeval tv = { .tv_usec = API_ATTEST_BATCH_WINDOW_MS * 1000 };
-                        (void) event_add(c->batch_timer, &tv);
+                        if (c->n_queue == 1)
+                                c->batch_first_ms = now;
+                        if (now - c->batch_first_ms < API_ATTEST_BATCH_MAX_WAIT_MS)
+                                (void) event_add(c->batch_timer, &tv);
+                        else if (!event_pending(c->batch_timer, EV_TIMEOUT, NULL))
+                                event_active(c->kick, 0, 0);
                 }
         }
         return 0;

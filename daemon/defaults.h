@@ -105,7 +105,8 @@
 #define API_ATTEST_BATCH_MAX            64
 #define API_ID_LIST_MAX                 64
 #define API_LISTEN_BACKLOG              128
-#define API_ATTEST_BATCH_WINDOW_MS      25      /* an idle daemon gathers fresh-attest callers this long */
+#define API_ATTEST_BATCH_WINDOW_MS      25      /* an idle daemon starts once callers pause this long */
+#define API_ATTEST_BATCH_MAX_WAIT_MS    250     /* ... or once the first has waited this long */
 #define API_ATTEST_QUEUE_MAX            256     /* fresh-attest callers waiting, beyond: 503 */
 #define API_IDLE_TIMEOUT_MS             30000   /* a kept-alive connection with no request is closed */
 #define API_URI_MAX                     2048    /* longer request targets get 414 */
