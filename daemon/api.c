@@ -138,7 +138,19 @@ static void route_verdict(struct api_server *srv, struct httpd_request *req, lon
 {
         struct api *api = srv->api;
         json_t *doc = NULL;
-        int code = api->ops->verdict(api->ud, max_age, &doc);
+        const char *text;
+        size_t len;
+        int code;
+
+        if (max_age < 0 && api->ops->verdict_body) {
+                code = api->ops->verdict_body(api->ud, &text, &len);
+                if (code == 200 || code == 403 || code == 503) {
+                        httpd_reply(req, code, "Cache-Control: no-store\r\n", "application/json", text, len, false);
+                        count(srv, "verdict", code);
+                        return;
+                }
+        }
+        code = api->ops->verdict(api->ud, max_age, &doc);
 
         if (code != 200 && code != 403 && code != 503) {
                 json_decref(doc);

@@ -59,6 +59,12 @@ struct api_ops {
          * 200 trusted, 403 untrusted, 503 unknown (or -errno → 500). */
         int (*verdict)(void *ud, long max_age_s, json_t **ret);
 
+        /* Optional fast path for GET /v1/verdict without max_age: the
+         * document already rendered (compact JSON ending in a newline),
+         * borrowed until the loop turns. Returns the status like verdict(),
+         * or -ENODATA to fall back to verdict(). */
+        int (*verdict_body)(void *ud, const char **ret_text, size_t *ret_len);
+
         /* GET /v1/token for an authorized caller (audit the hand-out).
          * 0 and *ret_jwt (callee-allocated, free()d by the API after wiping),
          * -ENODATA when no trusted token is held (503), other -errno (500). */

@@ -87,6 +87,12 @@ struct core {
         int clock_fd;
         int64_t boot_offset_ns;         /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick */
 
+        /* GET /v1/verdict rendered once per second and per change. */
+        char *vbody;
+        size_t vbody_len;
+        int vbody_status;
+        time_t vbody_at;                /* 0: stale */
+
         /* Reloads. */
         bool reload_pending;
         time_t last_reload_at;
@@ -219,6 +225,12 @@ static enum verdict_state effective_state(struct core *c)
         return s;
 }
 
+/* Whatever the verdict document depends on changed. */
+static void verdict_changed(struct core *c)
+{
+        c->vbody_at = 0;
+}
+
 static enum metrics_verdict metrics_state(enum verdict_state s)
 {
         return s == VERDICT_TRUSTED ? METRICS_VERDICT_TRUSTED
@@ -229,6 +241,7 @@ static enum metrics_verdict metrics_state(enum verdict_state s)
 /* Announce a change of the effective verdict: audit, journal, systemd, metrics. */
 static void state_changed(struct core *c, const char *why)
 {
+        verdict_changed(c);
         enum verdict_state now = effective_state(c);
         const char *from = verdict_state_to_string(c->reported), *to = verdict_state_to_string(now);
 
@@ -327,6 +340,7 @@ static void run_done(struct attest_outcome *o, void *userdata)
         int r;
 
         c->running = false;
+        verdict_changed(c);
         n_batch = c->n_batch;
         c->n_batch = 0;
         if (o->status < _ATTEST_STATUS_MAX)
@@ -457,6 +471,7 @@ static void start_run(struct core *c)
         }
         c->n_batch = params.n;
         c->running = true;
+        verdict_changed(c);
         c->last_attempt_at = time(NULL);
         log_debug("Attesting%s (%zu fresh-attest callers)", c->failures ? " again" : "", params.n);
         r = attester_run(c->att, &params, run_done, c);
@@ -537,6 +552,41 @@ static void clock_tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- API operations ------------------------------------------------------------- */
+
+static int op_verdict_body(void *ud, const char **ret_text, size_t *ret_len)
+{
+        struct core *c = ud;
+        time_t now = time(NULL);
+
+        if (c->vbody_at != now) {
+                struct verdict *v = NULL;
+                json_t *doc = NULL;
+                char *text = NULL;
+                int r;
+
+                r = current_verdict(c, now, &v);
+                if (r >= 0)
+                        r = verdict_to_json(v, now, true, &doc);
+                if (r >= 0)
+                        text = json_dumps(doc, JSON_COMPACT);
+                json_decref(doc);
+                if (!text) {
+                        verdict_free(v);
+                        return -ENODATA;
+                }
+                free(c->vbody);
+                c->vbody_len = strlen(text);
+                c->vbody = xreallocarray(text, c->vbody_len + 2, 1);
+                c->vbody[c->vbody_len++] = '\n';
+                c->vbody[c->vbody_len] = '\0';
+                c->vbody_status = v->state == VERDICT_TRUSTED ? 200 : v->state == VERDICT_UNTRUSTED ? 403 : 503;
+                c->vbody_at = now;
+                verdict_free(v);
+        }
+        *ret_text = c->vbody;
+        *ret_len = c->vbody_len;
+        return c->vbody_status;
+}
 
 static int op_verdict(void *ud, long max_age_s, json_t **ret)
 {
@@ -704,6 +754,7 @@ static bool op_ready(void *ud)
 
 static const struct api_ops core_ops = {
         .verdict = op_verdict,
+        .verdict_body = op_verdict_body,
         .token = op_token,
         .attest = op_attest,
         .refresh = op_refresh,
@@ -859,6 +910,7 @@ static void core_free(struct core *c)
         verdict_free(c->verdict);
         jose_token_free(c->token);
         json_decref(c->last_reload_errors);
+        free(c->vbody);
         notify_free(c->notify);
         metrics_free(c->metrics);
         policy_free(c->policy);
