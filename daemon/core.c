@@ -41,11 +41,7 @@ struct waiter {
         uint8_t nonce[API_NONCE_MAX_BYTES];     /* the token echoes its std base64 */
         size_t nonce_len;
         char key[32];                   /* its ClientPayload key */
-        uid_t uid;
-        gid_t gid;
-        pid_t pid;
-        char pod_uid[64];
-        char container_id[80];
+        struct api_caller caller;       /* a copy; pidfd -1 */
         api_reply_fn done;
         void *done_ud;
         TAILQ_ENTRY(waiter) link;
@@ -295,34 +291,40 @@ static struct sched_policy sched_policy_of(const struct config *cfg)
         };
 }
 
-/* The reply a fresh-attest caller gets. */
-static void answer_waiter(struct core *c, struct waiter *w, const struct verdict *v, const struct attest_outcome *o)
+static int http_status_of(enum verdict_state s)
 {
-        json_t *doc = NULL;
-        int status = 503;
-        struct audit_caller ac = {
-                .uid = w->uid, .gid = w->gid, .pid = w->pid,
-                .pod_uid = w->pod_uid[0] ? w->pod_uid : NULL,
-                .container_id = w->container_id[0] ? w->container_id : NULL,
-        };
+        return s == VERDICT_TRUSTED ? 200 : s == VERDICT_UNTRUSTED ? 403 : 503;
+}
 
-        if (v && verdict_to_json(v, time(NULL), true, &doc) >= 0) {
-                status = v->state == VERDICT_TRUSTED ? 200 : v->state == VERDICT_UNTRUSTED ? 403 : 503;
-                if (o && o->status == ATTEST_OK && o->token) {
-                        size_t len;
-                        (void) json_object_set_new(doc, "token",
-                                                   json_string(jose_token_get0_raw(o->token, &len)));
-                        (void) json_object_set_new(doc, "nonce_key", json_string(w->key));
-                }
-        } else {
+static void caller_of(const struct api_caller *ac, struct audit_caller *ret)
+{
+        *ret = (struct audit_caller) {
+                .uid = ac->uid, .gid = ac->gid, .pid = ac->pid,
+                .pod_uid = ac->pod_uid[0] ? ac->pod_uid : NULL,
+                .container_id = ac->container_id[0] ? ac->container_id : NULL,
+        };
+}
+
+/*
+ * The reply a fresh-attest caller gets: base, the run's verdict document
+ * (with the token when one was issued; NULL when it could not be built),
+ * plus the caller's nonce key. outcome, jti and evidence go to the audit.
+ */
+static void answer_waiter(struct core *c, struct waiter *w, const json_t *base, int status, const char *outcome,
+                          const char *jti, const uint8_t *evidence)
+{
+        json_t *doc = base ? json_copy((json_t *) base) : NULL;  /* shallow: only top-level members are added */
+        struct audit_caller ac;
+
+        if (doc && json_object_get(doc, "token"))
+                (void) json_object_set_new(doc, "nonce_key", json_string(w->key));
+        if (!doc) {
                 doc = json_pack("{s:{s:s,s:s}}", "error", "code", "internal", "message",
                                 "cannot build the verdict for this attestation");
                 status = 500;
         }
-        audit_write(c, AUDIT_EVENT_FRESH_ATTEST, &ac, v ? verdict_state_to_string(v->state) : "error",
-                    o && o->token ? jose_token_get0_jti(o->token) : NULL,
-                    o && o->have_evidence ? o->evidence_sha256 : NULL,
-                    json_pack("{s:s}", "nonce_key", w->key));
+        caller_of(&w->caller, &ac);
+        audit_write(c, AUDIT_EVENT_FRESH_ATTEST, &ac, outcome, jti, evidence, json_pack("{s:s}", "nonce_key", w->key));
         w->done(w->done_ud, status, doc);
 }
 
@@ -332,6 +334,7 @@ static void run_done(struct attest_outcome *o, void *userdata)
 {
         struct core *c = userdata;
         time_t now = time(NULL);
+        struct sched_policy sp = sched_policy_of(c->cfg);
         struct verdict *v = NULL;
         struct waiter *w;
         bool definitive;
@@ -394,37 +397,38 @@ static void run_done(struct attest_outcome *o, void *userdata)
                               "maa_seconds", o->maa_seconds, "fresh_callers", (int) n_batch));
 
         /* Fresh-attest callers of this run get its result, nonce keys and all. */
-        while ((w = TAILQ_FIRST(&c->batch))) {
-                struct verdict *mine = NULL;
-                TAILQ_REMOVE(&c->batch, w, link);
-                if (definitive)
-                        (void) verdict_dup(c->verdict, &mine);
-                else if (v)
-                        (void) verdict_dup(v, &mine);
-                /* The token just issued now lives in the cache. */
-                if (definitive && o->status == ATTEST_OK) {
-                        struct attest_outcome view = *o;
-                        view.token = c->token;
-                        answer_waiter(c, w, mine, &view);
-                } else {
-                        answer_waiter(c, w, mine, o);
+        if (!TAILQ_EMPTY(&c->batch)) {
+                const struct verdict *rv = definitive ? c->verdict : v;
+                const char *jti = definitive && o->status == ATTEST_OK ? jose_token_get0_jti(c->token) : NULL;
+                json_t *base = NULL;
+                int status = 500;
+
+                if (rv && verdict_to_json(rv, now, true, &base) >= 0) {
+                        status = http_status_of(rv->state);
+                        if (jti) {
+                                size_t len;
+                                (void) json_object_set_new(base, "token",
+                                                           json_string(jose_token_get0_raw(c->token, &len)));
+                        }
                 }
-                verdict_free(mine);
-                free(w);
+                while ((w = TAILQ_FIRST(&c->batch))) {
+                        TAILQ_REMOVE(&c->batch, w, link);
+                        answer_waiter(c, w, base, status, rv ? verdict_state_to_string(rv->state) : "error", jti,
+                                      o->have_evidence ? o->evidence_sha256 : NULL);
+                        free(w);
+                }
+                json_decref(base);
         }
         verdict_free(v);
 
         why = o->status == ATTEST_OK ? "attestation succeeded" : o->message;
         arm_expiry(c);
         state_changed(c, why);
-        if (definitive && o->status == ATTEST_OK && c->verdict->expires_at > 0) {
-                struct sched_policy sp = sched_policy_of(c->cfg);
+        if (definitive && o->status == ATTEST_OK && c->verdict->expires_at > 0)
                 schedule(c, sched_delay_after_success(&sp, now, c->verdict->attested_at, c->verdict->expires_at,
                                                       sched_random_unit()));
-        } else {
-                struct sched_policy sp = sched_policy_of(c->cfg);
+        else
                 schedule(c, sched_delay_after_failure(&sp, c->failures, o->retry_after_ms, sched_random_unit()));
-        }
         if (c->reload_pending) {
                 c->reload_pending = false;
                 reload(c);
@@ -579,7 +583,7 @@ static int op_verdict_body(void *ud, const char **ret_text, size_t *ret_len)
                 c->vbody = xreallocarray(text, c->vbody_len + 2, 1);
                 c->vbody[c->vbody_len++] = '\n';
                 c->vbody[c->vbody_len] = '\0';
-                c->vbody_status = v->state == VERDICT_TRUSTED ? 200 : v->state == VERDICT_UNTRUSTED ? 403 : 503;
+                c->vbody_status = http_status_of(v->state);
                 c->vbody_at = now;
                 verdict_free(v);
         }
@@ -603,18 +607,9 @@ static int op_verdict(void *ud, long max_age_s, json_t **ret)
         if (r >= 0)
                 r = verdict_to_json(v, now, true, ret);
         if (r >= 0)
-                r = v->state == VERDICT_TRUSTED ? 200 : v->state == VERDICT_UNTRUSTED ? 403 : 503;
+                r = http_status_of(v->state);
         verdict_free(v);
         return r;
-}
-
-static void caller_of(const struct api_caller *ac, struct audit_caller *ret)
-{
-        *ret = (struct audit_caller) {
-                .uid = ac->uid, .gid = ac->gid, .pid = ac->pid,
-                .pod_uid = ac->pod_uid[0] ? ac->pod_uid : NULL,
-                .container_id = ac->container_id[0] ? ac->container_id : NULL,
-        };
 }
 
 static int op_token(void *ud, const struct api_caller *caller, char **ret_jwt)
@@ -646,11 +641,8 @@ static int op_attest(void *ud, const struct api_caller *caller, const uint8_t *n
         w = xcalloc(1, sizeof(*w));
         memcpy(w->nonce, nonce, nonce_len);
         w->nonce_len = nonce_len;
-        w->uid = caller->uid;
-        w->gid = caller->gid;
-        w->pid = caller->pid;
-        snprintf(w->pod_uid, sizeof(w->pod_uid), "%s", caller->pod_uid);
-        snprintf(w->container_id, sizeof(w->container_id), "%s", caller->container_id);
+        w->caller = *caller;
+        w->caller.pidfd = -1;           /* borrowed for the call only */
         w->done = done;
         w->done_ud = done_ud;
         /* A run gathering evidence takes it along, while there is room. */
