@@ -6,24 +6,11 @@
 # been built (make attestctl-static), the static binary gating from an empty
 # chroot that holds only itself and the socket.
 set -u
-srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-builddir=${top_builddir:-$srcdir}
-sim="$srcdir/tests/sim/cvm-sim"
-attestd="$builddir/daemon/attestd"
+. "$(dirname "$0")/daemon-lib.sh"
 A="$builddir/client/attestctl"
-command -v swtpm >/dev/null || { echo "SKIP: swtpm missing"; exit 77; }
-[ -x "$attestd" ] && [ -x "$A" ] || { echo "SKIP: attestd/attestctl not built"; exit 77; }
-
-tmp=$(mktemp -d /tmp/attestd-ctl.XXXXXX)
-chmod 0755 "$tmp"
-dpid=
-cleanup() {
-        [ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
-        [ -d "$tmp/sim" ] && "$sim" stop --dir "$tmp/sim" >/dev/null 2>&1
-        rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0 fail=0
+daemon_require
+[ -x "$A" ] || { echo "SKIP: $A not built"; exit 77; }
+daemon_setup ctl --token-lifetime 6
 
 # expect STATUS NAME -- COMMAND...: exit status and output in $tmp/out, $tmp/err
 expect() {
@@ -32,29 +19,24 @@ expect() {
         "$@" >"$tmp/out" 2>"$tmp/err"
         got=$?
         if [ "$got" = "$want" ]; then
-                pass=$((pass + 1))
-                echo "ok   $name (exit $got)"
+                ok "$name (exit $got)"
         else
-                fail=$((fail + 1))
-                echo "FAIL $name: exit $got, expected $want"
+                bad "$name: exit $got, expected $want"
                 head -5 "$tmp/out" "$tmp/err"
         fi
 }
 # out_has PATTERN NAME: the last command's stdout matches
 out_has() {
-        if grep -q -e "$1" "$tmp/out"; then pass=$((pass + 1)); echo "ok   $2"
-        else fail=$((fail + 1)); echo "FAIL $2: no '$1' in:"; head -5 "$tmp/out"; fi
+        if grep -q -e "$1" "$tmp/out"; then ok "$2"; else bad "$2: no '$1' in:"; head -5 "$tmp/out"; fi
 }
 json_ok() {
-        if /usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" 2>/dev/null; then
-                pass=$((pass + 1)); echo "ok   $1: valid JSON"
-        else fail=$((fail + 1)); echo "FAIL $1: not JSON"; head -5 "$tmp/out"; fi
+        if $py -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" 2>/dev/null; then ok "$1: valid JSON"
+        else bad "$1: not JSON"; head -5 "$tmp/out"; fi
 }
 
 d="$tmp/sim"
-timeout 90 "$sim" start --dir "$d" --token-lifetime 6 >/dev/null || { echo "cannot start the sim"; exit 1; }
 sock="$d/attestd.sock"
-/usr/bin/python3 - "$d/attestd.json" "$tmp/attestd.json" <<'PY'
+$py - "$d/attestd.json" "$tmp/attestd.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
 c["refresh"] = {"fraction": 0.5, "backoff_initial_ms": 300, "backoff_max_ms": 600}
@@ -71,8 +53,9 @@ expect 64 "usage error: unknown option" -- "$A" verdict --bogus
 expect 64 "usage error: attest without --nonce" -- "$A" attest --socket "$sock"
 
 # wait while the daemon comes up: it succeeds once the node is trusted
-( sleep 1; exec "$attestd" --config "$tmp/attestd.json" --log-level warning 2>"$tmp/daemon.log" ) &
+( sleep 1; exec "$attestd" --config "$tmp/attestd.json" --log-level warning 2>"$tmp/daemon.err" ) &
 dpid=$!
+pids+=("$dpid")
 expect 0 "wait while the daemon starts: trusted" -- "$A" wait --socket "$sock" --timeout 30s
 
 # ---- trusted ----------------------------------------------------------------------
@@ -105,8 +88,7 @@ expect 1 "verdict untrusted" -- "$A" verdict --socket "$sock"
 out_has "debuggable" "verdict lists the failed rule"
 start=$(date +%s)
 expect 1 "wait fails at once when untrusted" -- "$A" wait --socket "$sock" --timeout 20s
-[ $(($(date +%s) - start)) -lt 5 ] && { pass=$((pass + 1)); echo "ok   ... without waiting for the timeout"; } ||
-        { fail=$((fail + 1)); echo "FAIL wait took $(($(date +%s) - start)) s"; }
+check "... without waiting for the timeout ($(($(date +%s) - start)) s)" '[ $(($(date +%s) - start)) -lt 5 ]'
 "$sim" tamper --dir "$d" restore >/dev/null
 curl -s -o /dev/null --unix-socket "$sock" -X POST http://localhost/v1/refresh
 for _ in $(seq 50); do "$A" verdict --socket "$sock" >/dev/null 2>&1; [ $? = 0 ] && break; sleep 0.1; done
@@ -128,14 +110,15 @@ if [ -x "$static" ] && [ "$(id -u)" = 0 ] && ! ldd "$static" >/dev/null 2>&1; th
         mkdir -p "$root/run/attestd"
         chmod 0755 "$root" "$root/run" "$root/run/attestd"
         cp "$static" "$root/attestctl"
-        /usr/bin/python3 - "$tmp/attestd.json" "$root/run/attestd/attestd.sock" <<'PY'
+        $py - "$tmp/attestd.json" "$root/run/attestd/attestd.sock" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
 c["api"]["socket"] = sys.argv[2]
 json.dump(c, open(sys.argv[1], "w"))
 PY
-        "$attestd" --config "$tmp/attestd.json" --log-level warning 2>>"$tmp/daemon.log" &
+        "$attestd" --config "$tmp/attestd.json" --log-level warning 2>>"$tmp/daemon.err" &
         dpid=$!
+        pids+=("$dpid")
         expect 0 "chroot: the static attestctl gates on trusted (only it and the socket inside)" -- \
                 chroot "$root" /attestctl wait --socket /run/attestd/attestd.sock --timeout 30s
         expect 0 "chroot: verdict --json" -- chroot "$root" /attestctl verdict --json --socket /run/attestd/attestd.sock
@@ -147,12 +130,11 @@ PY
         expect 1 "chroot: the static attestctl refuses an untrusted node" -- \
                 chroot "$root" /attestctl wait --socket /run/attestd/attestd.sock --timeout 10s
         "$sim" tamper --dir "$d" restore >/dev/null
-        kill -TERM "$dpid"; wait "$dpid"; dpid=
+        kill -TERM "$dpid"; wait "$dpid"
         expect 3 "chroot: daemon gone -> unreachable" -- chroot "$root" /attestctl verdict --socket /run/attestd/attestd.sock
         echo "     (the chroot held: $(cd "$root" && find . -mindepth 1 | tr '\n' ' '))"
 else
         echo "skip the chroot checks: build client/attestctl-static (make attestctl-static) and run as root"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+daemon_finish

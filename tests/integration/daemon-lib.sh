@@ -31,14 +31,16 @@ daemon_cleanup() {
         [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 
-# daemon_setup NAME: $tmp (0755: other uids reach sockets in it), traps, and
-# the simulated CVM in $tmp/sim
+# daemon_setup NAME [SIM_OPTION...]: $tmp (0755: other uids reach sockets in
+# it), traps, and the simulated CVM in $tmp/sim started with the options
 daemon_setup() {
-        tmp=$(mktemp -d "/tmp/attestd-$1.XXXXXX") || exit 1
+        local name=$1
+        shift
+        tmp=$(mktemp -d "/tmp/attestd-$name.XXXXXX") || exit 1
         chmod 0755 "$tmp"
         trap daemon_cleanup EXIT
         trap 'exit 1' INT TERM HUP PIPE
-        timeout 90 "$sim" start --dir "$tmp/sim" >/dev/null || { echo "FAIL: cannot start the sim"; exit 1; }
+        timeout 90 "$sim" start --dir "$tmp/sim" "$@" >/dev/null || { echo "FAIL: cannot start the sim"; exit 1; }
 }
 
 ok() { pass=$((pass + 1)); echo "ok   $*"; }
