@@ -4,6 +4,7 @@
  * to keep fdatasync out of the loop), which must leave a
  * chain that verifies whenever the input's own records did. */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static int write_all(int fd, const uint8_t *data, size_t size)
         return 0;
 }
 
-static char dir[] = "/tmp/fuzz-audit-XXXXXX", path[64];
+static char dir[PATH_MAX - 16], path[PATH_MAX];
 
 static void cleanup(void)
 {
@@ -44,8 +45,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int fd;
 
         if (!path[0]) {
+                /* $TMPDIR on a tmpfs keeps disk flushes out of the loop */
+                const char *tmpdir = getenv("TMPDIR");
+
                 log_setup(LOG_TARGET_TEXT, LOG_ERR);
-                if (!mkdtemp(dir))
+                if ((size_t) snprintf(dir, sizeof(dir), "%s/fuzz-audit-XXXXXX",
+                                      tmpdir && *tmpdir ? tmpdir : "/tmp") >= sizeof(dir) ||
+                    !mkdtemp(dir))
                         abort();
                 (void) snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
                 atexit(cleanup);
