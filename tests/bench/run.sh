@@ -51,14 +51,7 @@ TRIVIAL=$B/tests/bench/trivial-server
 for f in "$ATTESTD" "$BC" "$TRIVIAL"; do
         [ -x "$f" ] || { echo "run.sh: $f is missing: build first (make)" >&2; exit 1; }
 done
-# The real attestctl, not libtool's wrapper script (which costs a shell).
-if [ -x "$B/client/.libs/attestctl" ]; then
-        ATTESTCTL=$B/client/.libs/attestctl
-        CTL_LIBPATH=$B/client/.libs
-else
-        ATTESTCTL=$B/client/attestctl
-        CTL_LIBPATH=
-fi
+ATTESTCTL=$B/client/attestctl          # libc + jansson only: never a libtool wrapper
 [ -x "$ATTESTCTL" ] || { echo "run.sh: no attestctl in $B/client" >&2; exit 1; }
 ATTESTCTL_STATIC=$B/client/attestctl-static    # measured too when built (make attestctl-static)
 
@@ -373,7 +366,7 @@ echo
 # ---- 3. attestctl verdict vs one-shot attestation ------------------------------------------
 
 echo "== 3. attestctl verdict (process start to exit) vs attestd --once (full attestation)"
-CTL=$(env ${CTL_LIBPATH:+LD_LIBRARY_PATH=$CTL_LIBPATH} "$BC" spawn "$CTL_RUNS" "$CTL_WARMUP" \
+CTL=$("$BC" spawn "$CTL_RUNS" "$CTL_WARMUP" \
         "$ATTESTCTL" verdict --socket "$SOCK") || broken "attestctl verdict failed: $CTL"
 echo "   attestctl verdict  ($CTL_RUNS runs): $CTL"
 CTL_STATIC=
