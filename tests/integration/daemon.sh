@@ -106,13 +106,20 @@ wait_attempts() {
         return 1
 }
 attempts() { get /v1/status >/dev/null; json "$tmp/body" 'sum(d["attestations"].values())'; }
-# refresh: start a run now and wait for its end (no other run is in flight)
+# refresh: start a run now and wait for its end. Backoff has full jitter, so
+# even with a 10-minute ceiling the daemon may retry on its own within a
+# second or two (p = 1/300 per failure): let such a run end, then start ours.
 refresh() {
-        local n
-        n=$(attempts)
-        post /v1/refresh >/dev/null
-        [ "$(json "$tmp/body" 'd["status"]')" = scheduled ] || { echo "refresh not scheduled"; return 1; }
-        wait_attempts $((n + 1))
+        local n _
+        for _ in 1 2 3; do
+                n=$(attempts)
+                post /v1/refresh >/dev/null
+                [ "$(json "$tmp/body" 'd["status"]')" = scheduled ] && { wait_attempts $((n + 1)); return; }
+                echo "# a run is in flight already; waiting for its end"
+                wait_attempts $((n + 1)) || return 1
+        done
+        echo "refresh not scheduled"
+        return 1
 }
 jti() { get /v1/verdict >/dev/null; json "$tmp/body" 'd["token"]["jti"] if d.get("token") else None'; }
 
