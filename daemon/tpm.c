@@ -832,7 +832,7 @@ static int nv_read_all(struct tpm_req *req, uint32_t index, struct tpm_blob *out
                 r = tpm_req_fail_rc(req, rc, index, "NV_ReadPublic 0x%08x", index);
                 goto out;
         }
-        r = tpm_decode_nv_public(&pub->nvPublic, &size, &owner_read, &e);
+        r = tpm_decode_nv_public(&pub->nvPublic, index, &size, &owner_read, &e);
         if (r < 0) {
                 r = tpm_req_fail(req, r, "NV index 0x%08x %s", index, e.msg);
                 goto out;
@@ -1038,7 +1038,8 @@ static int exec_quote(struct tpm_req *req)
                 r = pcrs_read(req, req->mask, &req->res.pcrs);
                 if (r < 0)
                         goto out;
-                r = tpm_decode_quote(quoted->attestationData, quoted->size, quoted_digest, &e);
+                r = tpm_decode_quote(quoted->attestationData, quoted->size, req->mask, req->buf,
+                                     req->buf_len, quoted_digest, &e);
                 if (r < 0) {
                         r = tpm_req_fail(req, r, "the TPM returned a malformed quote: %s", e.msg);
                         goto out;

@@ -158,7 +158,7 @@ static void test_quote_ok(void **state)
 
         quote_attest(&a);
         len = marshal_attest(&a, buf, sizeof(buf));
-        assert_int_equal(tpm_decode_quote(buf, len, digest, NULL), 0);
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, NULL), 0);
         assert_memory_equal(digest, pcr_digest, TPM_DIGEST_SIZE);
 }
 
@@ -173,9 +173,9 @@ static void test_quote_truncated(void **state)
         quote_attest(&a);
         len = marshal_attest(&a, buf, sizeof(buf));
         for (size_t n = 0; n < len; n++)
-                assert_int_equal(tpm_decode_quote(buf, n, digest, &e), -EPROTO);
+                assert_int_equal(tpm_decode_quote(buf, n, 0xff, NULL, 0, digest, &e), -EPROTO);
         assert_non_null(strstr(e.msg, "not a TPMS_ATTEST"));
-        assert_int_equal(tpm_decode_quote(NULL, 0, digest, NULL), -EPROTO);
+        assert_int_equal(tpm_decode_quote(NULL, 0, 0xff, NULL, 0, digest, NULL), -EPROTO);
         assert_int_equal(digest[0], 0);
 }
 
@@ -190,21 +190,101 @@ static void test_quote_rejects(void **state)
         quote_attest(&a);
         a.magic = 0x47544347;
         len = marshal_attest(&a, buf, sizeof(buf));
-        assert_int_equal(tpm_decode_quote(buf, len, digest, &e), -EPROTO);
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, &e), -EPROTO);
         assert_non_null(strstr(e.msg, "magic 0x47544347"));
 
         /* a certification instead of a quote */
         certify_attest(&a);
         len = marshal_attest(&a, buf, sizeof(buf));
-        assert_int_equal(tpm_decode_quote(buf, len, digest, &e), -EPROTO);
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, &e), -EPROTO);
         assert_non_null(strstr(e.msg, "type 0x8017 instead of 0x8018"));
 
         /* a SHA-1 pcrDigest */
         quote_attest(&a);
         a.attested.quote.pcrDigest.size = 20;
         len = marshal_attest(&a, buf, sizeof(buf));
-        assert_int_equal(tpm_decode_quote(buf, len, digest, &e), -EPROTO);
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, &e), -EPROTO);
         assert_non_null(strstr(e.msg, "pcrDigest has 20 bytes"));
+
+        /* trailing bytes */
+        quote_attest(&a);
+        len = marshal_attest(&a, buf, sizeof(buf));
+        buf[len] = 0;
+        assert_int_equal(tpm_decode_quote(buf, len + 1, 0xff, NULL, 0, digest, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "1 bytes after the TPMS_ATTEST"));
+}
+
+/* Ensure that a quote made for another nonce (a replay) is refused. */
+static void test_quote_nonce(void **state)
+{
+        static const uint8_t nonce[] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
+        uint8_t buf[sizeof(TPMS_ATTEST)], digest[TPM_DIGEST_SIZE];
+        TPMS_ATTEST a;
+        struct err e = {};
+        size_t len;
+
+        quote_attest(&a);
+        a.extraData.size = sizeof(nonce);
+        memcpy(a.extraData.buffer, nonce, sizeof(nonce));
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, nonce, sizeof(nonce), digest, NULL), 0);
+        /* none sent */
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "extraData (8 bytes) is not the qualifying data sent (0 bytes)"));
+        /* another one, of the same or another length */
+        a.extraData.buffer[7] ^= 1;
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, nonce, sizeof(nonce), digest, &e), -EPROTO);
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, nonce, 7, digest, &e), -EPROTO);
+        /* sent, but the quote has none */
+        quote_attest(&a);
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, nonce, sizeof(nonce), digest, &e), -EPROTO);
+}
+
+/* Ensure that a quote over other PCRs than asked for is refused. */
+static void test_quote_selection(void **state)
+{
+        uint8_t buf[sizeof(TPMS_ATTEST)], digest[TPM_DIGEST_SIZE];
+        TPMS_PCR_SELECTION *s;
+        TPMS_ATTEST a;
+        struct err e = {};
+        size_t len;
+
+        quote_attest(&a);
+        s = &a.attested.quote.pcrSelect.pcrSelections[0];
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0x7f, NULL, 0, digest, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "covers sha256 PCRs 0x0000ff instead of 0x00007f"));
+
+        /* the same PCRs in a 4-byte selection */
+        s->sizeofSelect = 4;
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, NULL), 0);
+        /* PCR 24 */
+        s->pcrSelect[3] = 1;
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "PCRs above 23"));
+
+        /* the sha1 bank */
+        quote_attest(&a);
+        s->hash = TPM2_ALG_SHA1;
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "covers 1 PCR banks (first 0x0004)"));
+        /* sha256 and another bank */
+        quote_attest(&a);
+        a.attested.quote.pcrSelect.count = 2;
+        a.attested.quote.pcrSelect.pcrSelections[1] = *s;
+        a.attested.quote.pcrSelect.pcrSelections[1].hash = TPM2_ALG_SHA384;
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, &e), -EPROTO);
+        /* no bank */
+        a.attested.quote.pcrSelect.count = 0;
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_quote(buf, len, 0xff, NULL, 0, digest, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "covers 0 PCR banks"));
 }
 
 /* ---- certify -------------------------------------------------------------- */
@@ -237,6 +317,20 @@ static void test_certify(void **state)
         len = marshal_attest(&a, buf, sizeof(buf));
         assert_int_equal(tpm_decode_certify(buf, len, &name, &e), -EPROTO);
         assert_non_null(strstr(e.msg, "type 0x8018 instead of 0x8017"));
+
+        /* qualifying data the daemon never sent */
+        certify_attest(&a);
+        a.extraData.size = 1;
+        len = marshal_attest(&a, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_certify(buf, len, &name, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "extraData (1 bytes)"));
+
+        /* trailing bytes */
+        certify_attest(&a);
+        len = marshal_attest(&a, buf, sizeof(buf));
+        memset(buf + len, 0, 4);
+        assert_int_equal(tpm_decode_certify(buf, len + 4, &name, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "4 bytes after the TPMS_ATTEST"));
         assert_int_equal(name.size, 7);
 }
 
@@ -273,6 +367,29 @@ static void test_key_public(void **state)
         p.publicArea.authPolicy.size = 0;
         len = marshal_public(&p, buf, sizeof(buf));
         assert_int_equal(tpm_decode_key_public(buf, len, KEY_ATTRIBUTES, policy, &e), -EPROTO);
+
+        /* another key than the template asked for */
+        key_public(&p);
+        p.publicArea.parameters.rsaDetail.keyBits = 1024;
+        len = marshal_public(&p, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_key_public(buf, len, KEY_ATTRIBUTES, policy, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "1024 bits"));
+        key_public(&p);
+        p.publicArea.nameAlg = TPM2_ALG_SHA1;
+        len = marshal_public(&p, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_key_public(buf, len, KEY_ATTRIBUTES, policy, &e), -EPROTO);
+        key_public(&p);
+        p.publicArea.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSAES;
+        len = marshal_public(&p, buf, sizeof(buf));
+        assert_int_equal(tpm_decode_key_public(buf, len, KEY_ATTRIBUTES, policy, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "scheme 0x0015"));
+
+        /* trailing bytes */
+        key_public(&p);
+        len = marshal_public(&p, buf, sizeof(buf));
+        buf[len] = 0;
+        assert_int_equal(tpm_decode_key_public(buf, len + 1, KEY_ATTRIBUTES, policy, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "1 bytes after the TPM2B_PUBLIC"));
 }
 
 /* ---- PCR_Read --------------------------------------------------------------- */
@@ -327,13 +444,36 @@ static void test_pcr_read_rejects(void **state)
         /* a PCR that was not asked for */
         pcr_answer(0x1fe, &sel, &values);
         assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xff, &pcrs, &got, &e), -EPROTO);
-        assert_non_null(strstr(e.msg, "PCR 8 was not asked for"));
+        assert_non_null(strstr(e.msg, "PCRs 0x000100 were not asked for"));
 
-        /* fewer values than selected PCRs */
+        /* fewer or more values than selected PCRs */
         pcr_answer(0xff, &sel, &values);
         values.count = 7;
         assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xff, &pcrs, &got, &e), -EPROTO);
-        assert_non_null(strstr(e.msg, "no value for PCR 7"));
+        assert_non_null(strstr(e.msg, "7 values for 8 PCRs"));
+        pcr_answer(0x7f, &sel, &values);
+        values.count = 8;
+        assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xff, &pcrs, &got, &e), -EPROTO);
+
+        /* another bank, alone or next to sha256 (its values would be taken for sha256's) */
+        pcr_answer(0xff, &sel, &values);
+        sel.pcrSelections[0].hash = TPM2_ALG_SHA1;
+        assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xff, &pcrs, &got, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "1 PCR banks (first 0x0004)"));
+        pcr_answer(0x0f, &sel, &values);
+        sel.count = 2;
+        sel.pcrSelections[1] = sel.pcrSelections[0];
+        sel.pcrSelections[0].hash = TPM2_ALG_SHA1;
+        assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xff, &pcrs, &got, &e), -EPROTO);
+
+        /* a selection longer than the structure holds, or naming PCR 24 and up */
+        pcr_answer(0xff, &sel, &values);
+        sel.pcrSelections[0].sizeofSelect = TPM2_PCR_SELECT_MAX + 1;
+        assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xff, &pcrs, &got, &e), -EPROTO);
+        sel.pcrSelections[0].sizeofSelect = 4;
+        sel.pcrSelections[0].pcrSelect[3] = 0x80;
+        assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xffffff, &pcrs, &got, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "PCRs above 23"));
 
         /* a value that is not SHA-256 sized */
         pcr_answer(0xff, &sel, &values);
@@ -355,6 +495,11 @@ static void test_pcr_read_rejects(void **state)
         pcr_answer(0xff, &sel, &values);
         values.count = 9;
         assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xff, &pcrs, &got, NULL), -EPROTO);
+        /* ...even when they agree with the selection */
+        pcr_answer(0xff, &sel, &values);
+        sel.pcrSelections[0].pcrSelect[1] = 0x0f;
+        values.count = 12;
+        assert_int_equal(tpm_decode_pcr_read(&sel, &values, 0xfff, &pcrs, &got, NULL), -EPROTO);
 
         /* untouched on failure */
         assert_int_equal(got, 77);
@@ -381,6 +526,10 @@ static void test_signature(void **state)
         assert_int_equal(tpm_decode_signature(&sig, &raw, &len, NULL), 0);
 
         raw = NULL;
+        sig.signature.rsassa.sig.size = 0;
+        assert_int_equal(tpm_decode_signature(&sig, &raw, &len, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "empty"));
+        sig.signature.rsassa.sig.size = 256;
         sig.sigAlg = TPM2_ALG_ECDSA;
         assert_int_equal(tpm_decode_signature(&sig, &raw, &len, &e), -EPROTO);
         assert_non_null(strstr(e.msg, "algorithm 0x0018, not RSA"));
@@ -401,26 +550,32 @@ static void test_nv_public(void **state)
         bool owner = false;
         struct err e = {};
 
-        assert_int_equal(tpm_decode_nv_public(&pub, &size, &owner, NULL), 0);
+        assert_int_equal(tpm_decode_nv_public(&pub, 0x01400001, &size, &owner, NULL), 0);
         assert_int_equal(size, 2600);
         assert_true(owner);
         pub.attributes = TPMA_NV_AUTHREAD;
-        assert_int_equal(tpm_decode_nv_public(&pub, &size, &owner, NULL), 0);
+        assert_int_equal(tpm_decode_nv_public(&pub, 0x01400001, &size, &owner, NULL), 0);
         assert_false(owner);
 
         size = 5;
         pub.attributes = TPMA_NV_PPREAD;
-        assert_int_equal(tpm_decode_nv_public(&pub, &size, &owner, &e), -EACCES);
+        assert_int_equal(tpm_decode_nv_public(&pub, 0x01400001, &size, &owner, &e), -EACCES);
         assert_non_null(strstr(e.msg, "neither owner nor auth reads"));
         pub.attributes = TPMA_NV_OWNERREAD;
         pub.dataSize = 0;
-        assert_int_equal(tpm_decode_nv_public(&pub, &size, &owner, &e), -E2BIG);
+        assert_int_equal(tpm_decode_nv_public(&pub, 0x01400001, &size, &owner, &e), -E2BIG);
         pub.dataSize = TPM_NV_READ_MAX_BYTES + 1;
-        assert_int_equal(tpm_decode_nv_public(&pub, &size, &owner, &e), -E2BIG);
+        assert_int_equal(tpm_decode_nv_public(&pub, 0x01400001, &size, &owner, &e), -E2BIG);
         assert_non_null(strstr(e.msg, "has 16385 bytes"));
         pub.dataSize = TPM_NV_READ_MAX_BYTES;
-        assert_int_equal(tpm_decode_nv_public(&pub, &size, &owner, NULL), 0);
+        assert_int_equal(tpm_decode_nv_public(&pub, 0x01400001, &size, &owner, NULL), 0);
         assert_int_equal(size, TPM_NV_READ_MAX_BYTES);
+
+        /* the public area of another index */
+        size = 5;
+        assert_int_equal(tpm_decode_nv_public(&pub, 0x01400002, &size, &owner, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "described as index 0x01400001"));
+        assert_int_equal(size, 5);
 }
 
 int main(void)
@@ -432,6 +587,8 @@ int main(void)
                 cmocka_unit_test(test_quote_ok),
                 cmocka_unit_test(test_quote_truncated),
                 cmocka_unit_test(test_quote_rejects),
+                cmocka_unit_test(test_quote_nonce),
+                cmocka_unit_test(test_quote_selection),
                 cmocka_unit_test(test_certify),
                 cmocka_unit_test(test_key_public),
                 cmocka_unit_test(test_pcr_read_ok),
