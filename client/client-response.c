@@ -3,6 +3,7 @@
  * Reading the daemon's answers; see client-response.h. No I/O.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,30 @@ void attestd_response_done(struct attestd_response *r)
         json_decref(r->json);
         free(r->body);
         memset(r, 0, sizeof(*r));
+}
+
+/* The value of a Content-Length header, p..eol: blanks, digits, blanks.
+ * Never reads past eol. */
+static int parse_content_length(const char *p, const char *eol, long *ret)
+{
+        const char *digits;
+        long v = 0;
+
+        while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+        for (digits = p; p < eol && *p >= '0' && *p <= '9'; p++) {
+                if (v > (LONG_MAX - 9) / 10)
+                        return -EBADMSG;
+                v = v * 10 + (*p - '0');
+        }
+        if (p == digits)
+                return -EBADMSG;
+        while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+        if (p != eol)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
 }
 
 /* Parse "HTTP/1.x NNN ...\r\nheaders\r\n\r\n". Returns header length, 0 if
@@ -43,11 +68,16 @@ static long parse_head(const char *buf, size_t len, int *ret_status, long *ret_c
              line = memchr(line, '\n', (size_t) (end - line))) {
                 line++;
                 if ((size_t) (end - line) > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
-                        char *e;
-                        errno = 0;
-                        clen = strtol(line + 15, &e, 10);
-                        if (errno || clen < 0 || (*e != '\r' && *e != ' '))
+                        /* the line ends before "\r\n"; the last one's is at end */
+                        const char *eol = memchr(line, '\n', (size_t) (end + 2 - line));
+                        long v;
+
+                        if (eol[-1] == '\r')
+                                eol--;
+                        if (parse_content_length(line + 15, eol, &v) < 0 ||
+                            (clen >= 0 && v != clen))
                                 return -EBADMSG;
+                        clen = v;
                 } else if ((size_t) (end - line) > 18 && strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
                         return -EBADMSG;        /* the API always sends a length */
                 }
