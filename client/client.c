@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "attestd/client.h"
+#include "client/client-response.h"
 
 struct attestd_client {
         char *socket_path;
@@ -72,15 +72,6 @@ void attestd_client_set_timeout(struct attestd_client *c, unsigned timeout_ms)
 const char *attestd_client_get_socket(const struct attestd_client *c)
 {
         return c->socket_path;
-}
-
-void attestd_response_done(struct attestd_response *r)
-{
-        if (!r)
-                return;
-        json_decref(r->json);
-        free(r->body);
-        memset(r, 0, sizeof(*r));
 }
 
 static long long now_ms(void)
@@ -160,53 +151,13 @@ static int send_all(int fd, const char *buf, size_t len, long long deadline)
         return 0;
 }
 
-/* Parse "HTTP/1.x NNN ...\r\nheaders\r\n\r\n". Returns header length, 0 if
- * incomplete, or -EBADMSG. */
-static long parse_head(const char *buf, size_t len, int *ret_status, long *ret_clen)
-{
-        const char *end = NULL, *line;
-        long clen = -1;
-        int status;
-
-        for (size_t i = 0; i + 3 < len; i++)
-                if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
-                        end = buf + i;
-                        break;
-                }
-        if (!end)
-                return 0;
-        if (len < 12 || (strncmp(buf, "HTTP/1.1 ", 9) != 0 && strncmp(buf, "HTTP/1.0 ", 9) != 0))
-                return -EBADMSG;
-        if (buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' ||
-            buf[11] > '9')
-                return -EBADMSG;
-        status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
-        for (line = memchr(buf, '\n', (size_t) (end - buf)); line && line < end;
-             line = memchr(line, '\n', (size_t) (end - line))) {
-                line++;
-                if ((size_t) (end - line) > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
-                        char *e;
-                        errno = 0;
-                        clen = strtol(line + 15, &e, 10);
-                        if (errno || clen < 0 || (*e != '\r' && *e != ' '))
-                                return -EBADMSG;
-                } else if ((size_t) (end - line) > 18 && strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
-                        return -EBADMSG;        /* the API always sends a length */
-                }
-        }
-        *ret_status = status;
-        *ret_clen = clen;
-        return (long) (end - buf) + 4;
-}
-
 int attestd_request(struct attestd_client *c, const char *method, const char *path,
                     const char *body, struct attestd_response *ret)
 {
         long long deadline = now_ms() + c->timeout_ms;
         char *req = NULL, *buf = NULL;
         size_t len = 0, cap = 0;
-        long head = 0, clen = -1;
-        int fd = -1, status = 0, r, n;
+        int fd = -1, r, n;
 
         if (!method || !path || path[0] != '/' || strpbrk(path, " \r\n") || !ret)
                 return -EINVAL;
@@ -260,43 +211,12 @@ int attestd_request(struct attestd_client *c, const char *method, const char *pa
                         goto out;
                 }
                 len += (size_t) got;
-                if (head == 0) {
-                        head = parse_head(buf, len, &status, &clen);
-                        if (head < 0) {
-                                r = -EBADMSG;
-                                goto out;
-                        }
-                }
-                if (head > 0 && clen > ATTESTD_RESPONSE_MAX) {
-                        r = -EMSGSIZE;
+                r = client_response_parse(buf, len, got == 0, ret);
+                if (r < 0)
                         goto out;
-                }
-                if (head > 0 && clen >= 0 && len >= (size_t) head + (size_t) clen)
+                if (r > 0)
                         break;
-                if (got == 0) {
-                        /* closed: complete only if the length was not promised */
-                        if (head <= 0 || clen >= 0) {
-                                r = -EBADMSG;
-                                goto out;
-                        }
-                        break;
-                }
         }
-        if (len - (size_t) head > ATTESTD_RESPONSE_MAX) {
-                r = -EMSGSIZE;
-                goto out;
-        }
-        memset(ret, 0, sizeof(*ret));
-        ret->status = status;
-        ret->body_len = clen >= 0 ? (size_t) clen : len - (size_t) head;
-        ret->body = malloc(ret->body_len + 1);
-        if (!ret->body) {
-                r = -ENOMEM;
-                goto out;
-        }
-        memcpy(ret->body, buf + head, ret->body_len);
-        ret->body[ret->body_len] = '\0';
-        ret->json = json_loadb(ret->body, ret->body_len, JSON_REJECT_DUPLICATES, NULL);
         r = 0;
 out:
         free(req);
@@ -304,50 +224,6 @@ out:
         if (fd >= 0)
                 (void) close(fd);
         return r;
-}
-
-static enum attestd_verdict verdict_of(json_t *doc)
-{
-        const char *s = json_string_value(json_object_get(doc, "verdict"));
-
-        if (s && strcmp(s, "trusted") == 0)
-                return ATTESTD_VERDICT_TRUSTED;
-        if (s && strcmp(s, "untrusted") == 0)
-                return ATTESTD_VERDICT_UNTRUSTED;
-        return ATTESTD_VERDICT_UNKNOWN;
-}
-
-/* Map an API error status to an errno. */
-static int status_error(int status)
-{
-        switch (status) {
-        case 401:
-        case 403:
-                return -EPERM;
-        case 404:
-                return -ENODATA;
-        case 429:
-                return -EAGAIN;
-        default:
-                return status >= 500 ? -EIO : -EBADMSG;
-        }
-}
-
-/* Verdict-bearing answers: 200 trusted, 403 untrusted, 503 unknown. The
- * body must agree with the status, or the answer is not trusted. */
-static int verdict_answer(struct attestd_response *resp, enum attestd_verdict *ret, json_t **ret_doc)
-{
-        enum attestd_verdict v;
-
-        if (!json_is_object(resp->json) || !json_object_get(resp->json, "verdict"))
-                return status_error(resp->status);
-        v = verdict_of(resp->json);
-        if ((resp->status == 200) != (v == ATTESTD_VERDICT_TRUSTED))
-                return -EBADMSG;
-        *ret = v;
-        if (ret_doc)
-                *ret_doc = json_incref(resp->json);
-        return 0;
 }
 
 int attestd_get_verdict(struct attestd_client *c, long max_age, enum attestd_verdict *ret,
@@ -363,7 +239,7 @@ int attestd_get_verdict(struct attestd_client *c, long max_age, enum attestd_ver
                 (void) snprintf(path, sizeof(path), "/v1/verdict");
         r = attestd_request(c, "GET", path, NULL, &resp);
         if (r >= 0)
-                r = verdict_answer(&resp, ret, ret_doc);
+                r = client_response_verdict(&resp, ret, ret_doc);
         attestd_response_done(&resp);
         return r;
 }
@@ -371,19 +247,11 @@ int attestd_get_verdict(struct attestd_client *c, long max_age, enum attestd_ver
 int attestd_get_token(struct attestd_client *c, char **ret_jwt)
 {
         struct attestd_response resp = {};
-        const char *tok;
         int r;
 
         r = attestd_request(c, "GET", "/v1/token", NULL, &resp);
-        if (r < 0)
-                return r;
-        tok = json_string_value(json_object_get(resp.json, "token"));
-        if (resp.status != 200)
-                r = resp.status == 503 ? -ENODATA : status_error(resp.status);
-        else if (!tok)
-                r = -EBADMSG;
-        else if (!(*ret_jwt = strdup(tok)))
-                r = -ENOMEM;
+        if (r >= 0)
+                r = client_response_token(&resp, ret_jwt);
         attestd_response_done(&resp);
         return r;
 }
@@ -404,7 +272,7 @@ int attestd_attest(struct attestd_client *c, const char *nonce_b64, enum attestd
         r = attestd_request(c, "POST", "/v1/attest", s, &resp);
         free(s);
         if (r >= 0)
-                r = resp.status == 400 ? -EINVAL : verdict_answer(&resp, ret, ret_doc);
+                r = client_response_attest(&resp, ret, ret_doc);
         attestd_response_done(&resp);
         return r;
 }
@@ -415,10 +283,8 @@ int attestd_get_status(struct attestd_client *c, json_t **ret)
         int r;
 
         r = attestd_request(c, "GET", "/v1/status", NULL, &resp);
-        if (r >= 0 && (resp.status != 200 || !json_is_object(resp.json)))
-                r = resp.status != 200 ? status_error(resp.status) : -EBADMSG;
         if (r >= 0)
-                *ret = json_incref(resp.json);
+                r = client_response_status(&resp, ret);
         attestd_response_done(&resp);
         return r;
 }

@@ -14,7 +14,6 @@
 
 #include "daemon/tpm.h"
 
-struct err;
 struct tpm_req;
 
 /* What a TSS2 return code means, for error messages. */
@@ -35,11 +34,6 @@ enum tpm_rc_kind tpm_rc_kind(TSS2_RC rc);
  * command was about (0: none); it picks the hint for an absent handle.
  */
 int tpm_rc_format(char *buf, size_t size, TSS2_RC rc, uint32_t handle, const char *what);
-
-/* Length of the outer DER SEQUENCE at buf (header + contents), checked to
- * fit in len. -EBADMSG (with a message in err) if it is not a complete
- * definite-length SEQUENCE. */
-int tpm_der_sequence_len(const uint8_t *buf, size_t len, size_t *ret_len, struct err *err);
 
 /* The TPML_PCR_SELECTION of one sha256 bank for mask. */
 void tpm_pcr_selection(uint32_t mask, TPML_PCR_SELECTION *ret);

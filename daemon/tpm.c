@@ -26,6 +26,7 @@
 
 #include "daemon/defaults.h"
 #include "daemon/log.h"
+#include "daemon/tpm-decode.h"
 #include "daemon/tpm-priv.h"
 #include "daemon/tpm.h"
 #include "daemon/xalloc.h"
@@ -283,40 +284,6 @@ int tpm_req_fail(struct tpm_req *req, int r, const char *fmt, ...)
 }
 
 /* ---- pure helpers -------------------------------------------------------- */
-
-int tpm_der_sequence_len(const uint8_t *buf, size_t len, size_t *ret_len, struct err *err)
-{
-        size_t hdr, body = 0, n;
-
-        if (!buf || len < 2)
-                return err_set(err, -EBADMSG, "too short for a DER SEQUENCE (%zu bytes)", len);
-        if (buf[0] != 0x30)
-                return err_set(err, -EBADMSG, "does not start with a DER SEQUENCE (tag 0x%02x)",
-                               buf[0]);
-        if (buf[1] < 0x80) {
-                hdr = 2;
-                body = buf[1];
-        } else {
-                n = buf[1] & 0x7f;
-                if (n == 0 || n > 4)
-                        return err_set(err, -EBADMSG,
-                                       "unsupported DER length form 0x%02x (indefinite or too long)",
-                                       buf[1]);
-                if (len < 2 + n)
-                        return err_set(err, -EBADMSG, "truncated DER length");
-                for (size_t i = 0; i < n; i++)
-                        body = (body << 8) | buf[2 + i];
-                if (buf[2] == 0 || (n == 1 && body < 0x80))
-                        return err_set(err, -EBADMSG, "non-minimal DER length");
-                hdr = 2 + n;
-        }
-        if (body > len - hdr)
-                return err_set(err, -EBADMSG,
-                               "DER SEQUENCE claims %zu bytes but only %zu are present",
-                               hdr + body, len);
-        *ret_len = hdr + body;
-        return 0;
-}
 
 void tpm_pcr_selection(uint32_t mask, TPML_PCR_SELECTION *ret)
 {
@@ -852,6 +819,8 @@ static int nv_read_all(struct tpm_req *req, uint32_t index, struct tpm_blob *out
         ESYS_TR nv = ESYS_TR_NONE, auth;
         uint8_t *buf = NULL;
         size_t size, off;
+        bool owner_read;
+        struct err e = {};
         TSS2_RC rc;
         int r;
 
@@ -863,22 +832,12 @@ static int nv_read_all(struct tpm_req *req, uint32_t index, struct tpm_blob *out
                 r = tpm_req_fail_rc(req, rc, index, "NV_ReadPublic 0x%08x", index);
                 goto out;
         }
-        size = pub->nvPublic.dataSize;
-        if (size == 0 || size > TPM_NV_READ_MAX_BYTES) {
-                r = tpm_req_fail(req, -E2BIG, "NV index 0x%08x has %zu bytes (expected 1..%d)",
-                                 index, size, TPM_NV_READ_MAX_BYTES);
+        r = tpm_decode_nv_public(&pub->nvPublic, index, &size, &owner_read, &e);
+        if (r < 0) {
+                r = tpm_req_fail(req, r, "NV index 0x%08x %s", index, e.msg);
                 goto out;
         }
-        if (pub->nvPublic.attributes & TPMA_NV_OWNERREAD)
-                auth = ESYS_TR_RH_OWNER;
-        else if (pub->nvPublic.attributes & TPMA_NV_AUTHREAD)
-                auth = nv;
-        else {
-                r = tpm_req_fail(req, -EACCES,
-                                 "NV index 0x%08x allows neither owner nor auth reads "
-                                 "(attributes 0x%08x)", index, pub->nvPublic.attributes);
-                goto out;
-        }
+        auth = owner_read ? ESYS_TR_RH_OWNER : nv;
         buf = malloc(size);
         if (!buf) {
                 r = tpm_req_fail(req, -ENOMEM, "out of memory reading NV index 0x%08x", index);
@@ -928,6 +887,7 @@ static int pcrs_read(struct tpm_req *req, uint32_t mask, struct tpm_pcrs *out)
         struct tpm_pcrs pcrs;
         UINT32 counter, first_counter = 0;
         uint32_t remaining;
+        struct err e = {};
         TSS2_RC rc;
         int r = 0;
 
@@ -937,7 +897,6 @@ static int pcrs_read(struct tpm_req *req, uint32_t mask, struct tpm_pcrs *out)
                 remaining = mask;
                 for (bool first = true; remaining; first = false) {
                         uint32_t got = 0;
-                        size_t k = 0;
 
                         tpm_pcr_selection(remaining, &sel);
                         rc = Esys_PCR_Read(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel,
@@ -947,34 +906,16 @@ static int pcrs_read(struct tpm_req *req, uint32_t mask, struct tpm_pcrs *out)
                                                        "PCR_Read sha256 mask 0x%06x", remaining);
                         if (first)
                                 first_counter = counter;
-                        for (UINT32 b = 0; b < sel_out->count; b++) {
-                                const TPMS_PCR_SELECTION *s = &sel_out->pcrSelections[b];
-
-                                if (s->hash != TPM2_ALG_SHA256)
-                                        continue;
-                                for (unsigned i = 0; i < TPM_PCR_COUNT && i / 8 < s->sizeofSelect; i++) {
-                                        if (!(s->pcrSelect[i / 8] & (1u << (i % 8))))
-                                                continue;
-                                        if (k >= values->count ||
-                                            values->digests[k].size != TPM_DIGEST_SIZE ||
-                                            !(remaining & (1u << i))) {
-                                                r = tpm_req_fail(req, -EPROTO,
-                                                                 "PCR_Read returned a malformed answer");
-                                                goto out;
-                                        }
-                                        memcpy(pcrs.digest[i], values->digests[k++].buffer,
-                                               TPM_DIGEST_SIZE);
-                                        got |= 1u << i;
-                                }
+                        r = tpm_decode_pcr_read(sel_out, values, remaining, &pcrs, &got, &e);
+                        if (r < 0) {
+                                r = tpm_req_fail(req, r, "PCR_Read sha256 mask 0x%06x returned "
+                                                 "a malformed answer: %s", remaining, e.msg);
+                                goto out;
                         }
                         Esys_Free(sel_out);
                         Esys_Free(values);
                         sel_out = NULL;
                         values = NULL;
-                        if (!got)
-                                return tpm_req_fail(req, -EPROTO,
-                                                    "PCR_Read returned none of sha256 mask 0x%06x "
-                                                    "(is the sha256 bank allocated?)", remaining);
                         remaining &= ~got;
                         if (counter != first_counter)
                                 break;
@@ -993,11 +934,15 @@ out:
 
 static int take_signature(struct tpm_req *req, const TPMT_SIGNATURE *sig, const char *what)
 {
-        if (sig->sigAlg != TPM2_ALG_RSASSA && sig->sigAlg != TPM2_ALG_RSAPSS)
-                return tpm_req_fail(req, -EPROTO, "%s: the AK signed with algorithm 0x%04x, "
-                                    "not RSA", what, sig->sigAlg);
-        return blob_set(&req->res.signature, sig->signature.rsassa.sig.buffer,
-                        sig->signature.rsassa.sig.size);
+        const uint8_t *raw;
+        struct err e = {};
+        size_t len;
+        int r;
+
+        r = tpm_decode_signature(sig, &raw, &len, &e);
+        if (r < 0)
+                return tpm_req_fail(req, r, "%s: %s", what, e.msg);
+        return blob_set(&req->res.signature, raw, len);
 }
 
 /* ---- requests (worker thread) -------------------------------------------------- */
@@ -1016,7 +961,7 @@ static int exec_read_ak_cert(struct tpm_req *req)
         r = nv_read_all(req, TPM_NV_AK_CERT, &req->res.data);
         if (r < 0)
                 return r;
-        r = tpm_der_sequence_len(req->res.data.data, req->res.data.len, &len, &e);
+        r = tpm_decode_der_sequence_len(req->res.data.data, req->res.data.len, &len, &e);
         if (r < 0)
                 return tpm_req_fail(req, r, "AK certificate in NV 0x%08x: %s", TPM_NV_AK_CERT,
                                     e.msg);
@@ -1067,8 +1012,8 @@ static int exec_quote(struct tpm_req *req)
         TPMT_SIGNATURE *sig = NULL;
         ESYS_TR ak = ESYS_TR_NONE;
         TPML_PCR_SELECTION sel;
-        uint8_t digest[TPM_DIGEST_SIZE];
-        TPMS_ATTEST attest;
+        uint8_t digest[TPM_DIGEST_SIZE], quoted_digest[TPM_DIGEST_SIZE];
+        struct err e = {};
         TSS2_RC rc;
         int r;
 
@@ -1078,8 +1023,6 @@ static int exec_quote(struct tpm_req *req)
         if (r < 0)
                 goto out;
         for (unsigned attempt = 0;; attempt++) {
-                size_t off = 0;
-
                 Esys_Free(quoted);
                 Esys_Free(sig);
                 quoted = NULL;
@@ -1095,18 +1038,16 @@ static int exec_quote(struct tpm_req *req)
                 r = pcrs_read(req, req->mask, &req->res.pcrs);
                 if (r < 0)
                         goto out;
-                rc = Tss2_MU_TPMS_ATTEST_Unmarshal(quoted->attestationData, quoted->size, &off,
-                                                   &attest);
-                if (rc != TSS2_RC_SUCCESS || attest.magic != TPM2_GENERATED_VALUE ||
-                    attest.type != TPM2_ST_ATTEST_QUOTE ||
-                    attest.attested.quote.pcrDigest.size != TPM_DIGEST_SIZE) {
-                        r = tpm_req_fail(req, -EPROTO, "the TPM returned a malformed quote");
+                r = tpm_decode_quote(quoted->attestationData, quoted->size, req->mask, req->buf,
+                                     req->buf_len, quoted_digest, &e);
+                if (r < 0) {
+                        r = tpm_req_fail(req, r, "the TPM returned a malformed quote: %s", e.msg);
                         goto out;
                 }
                 r = tpm_pcrs_digest(&req->res.pcrs, digest);
                 if (r < 0)
                         goto out;
-                if (memcmp(digest, attest.attested.quote.pcrDigest.buffer, TPM_DIGEST_SIZE) == 0)
+                if (memcmp(digest, quoted_digest, TPM_DIGEST_SIZE) == 0)
                         break;
                 if (attempt + 1 >= TPM_QUOTE_ATTEMPTS) {
                         r = tpm_req_fail(req, -EAGAIN,
@@ -1198,6 +1139,7 @@ static int create_ephemeral_key(struct tpm_req *req, uint32_t mask,
         TPM2B_PUBLIC *pub = NULL;
         TPM2B_NAME *name = NULL;
         ESYS_TR handle = ESYS_TR_NONE;
+        struct err e = {};
         size_t off = 0;
         TSS2_RC rc;
         int r;
@@ -1211,16 +1153,15 @@ static int create_ephemeral_key(struct tpm_req *req, uint32_t mask,
                 r = tpm_req_fail_rc(req, rc, 0, "CreatePrimary(ephemeral RSA key, NULL hierarchy)");
                 goto out;
         }
-        if (pub->publicArea.objectAttributes != EPHEMERAL_KEY_ATTRIBUTES ||
-            pub->publicArea.authPolicy.size != TPM_DIGEST_SIZE ||
-            memcmp(pub->publicArea.authPolicy.buffer, policy, TPM_DIGEST_SIZE) != 0) {
-                r = tpm_req_fail(req, -EPROTO, "the TPM created the ephemeral key with other "
-                                 "attributes or policy than asked for");
-                goto out;
-        }
         rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, key->pub, sizeof(key->pub), &off);
         if (rc != TSS2_RC_SUCCESS) {
                 r = tpm_req_fail_rc(req, rc, 0, "marshaling the ephemeral key");
+                goto out;
+        }
+        r = tpm_decode_key_public(key->pub, off, EPHEMERAL_KEY_ATTRIBUTES, policy, &e);
+        if (r < 0) {
+                r = tpm_req_fail(req, r, "the TPM created the ephemeral key with other "
+                                 "attributes or policy than asked for: %s", e.msg);
                 goto out;
         }
         rc = Esys_TR_GetName(req->tpm->esys, handle, &name);
@@ -1252,8 +1193,8 @@ static int certify_key(struct tpm_req *req, ESYS_TR ak)
         const TPM2B_DATA qualifying = {};
         TPM2B_ATTEST *certify = NULL;
         TPMT_SIGNATURE *sig = NULL;
-        TPMS_ATTEST attest;
-        size_t off = 0;
+        TPM2B_NAME certified;
+        struct err e = {};
         TSS2_RC rc;
         int r;
 
@@ -1269,14 +1210,13 @@ static int certify_key(struct tpm_req *req, ESYS_TR ak)
                                     "Certify of the ephemeral key by 0x%08x", TPM_AK_HANDLE);
                 goto out;
         }
-        rc = Tss2_MU_TPMS_ATTEST_Unmarshal(certify->attestationData, certify->size, &off, &attest);
-        if (rc != TSS2_RC_SUCCESS || attest.magic != TPM2_GENERATED_VALUE ||
-            attest.type != TPM2_ST_ATTEST_CERTIFY) {
-                r = tpm_req_fail(req, -EPROTO, "the TPM returned a malformed certification");
+        r = tpm_decode_certify(certify->attestationData, certify->size, &certified, &e);
+        if (r < 0) {
+                r = tpm_req_fail(req, r, "the TPM returned a malformed certification: %s", e.msg);
                 goto out;
         }
-        if (attest.attested.certify.name.size != key->name.size ||
-            memcmp(attest.attested.certify.name.name, key->name.name, key->name.size) != 0) {
+        if (certified.size != key->name.size ||
+            memcmp(certified.name, key->name.name, key->name.size) != 0) {
                 r = 1;
                 goto stale;
         }

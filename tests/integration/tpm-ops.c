@@ -30,6 +30,7 @@
 #include <openssl/pem.h>
 #include <tss2/tss2_mu.h>
 
+#include "daemon/tpm-decode.h"
 #include "daemon/tpm-priv.h"
 #include "daemon/tpm.h"
 #include "proto/err.h"
@@ -267,7 +268,7 @@ static void test_reads(uint8_t *ak_pub, size_t *ak_pub_len)
         tpm_result_done(&s.res);
 
         CHECK(run(OP_AK_CERT, &s) == 0, "read_ak_cert");
-        CHECK(tpm_der_sequence_len(s.res.data.data, s.res.data.len, &der_len, NULL) == 0 &&
+        CHECK(tpm_decode_der_sequence_len(s.res.data.data, s.res.data.len, &der_len, NULL) == 0 &&
               der_len == s.res.data.len, "AK cert not trimmed to its DER length");
         {
                 const unsigned char *p = s.res.data.data;

@@ -72,6 +72,7 @@ static void fake_stop(struct fake *f)
 }
 
 #define TRUSTED "{\"verdict\":\"trusted\",\"reasons\":[],\"stale\":false}"
+#define SHORT_TRUSTED "{\"verdict\":\"trusted\"}"         /* 21 bytes */
 #define HTTP(code, body) "HTTP/1.1 " code "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n" body
 
 static char *reply(const char *status, const char *body)
@@ -124,18 +125,56 @@ static void test_malformed_answers(void **state)
                 "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
                 "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nnotjson",
                 NULL,                                                               /* closes silently */
+                /* no value: the digits after the blank line are body, not length */
+                "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n22",
+                /* a trusted verdict behind a length that is not just digits */
+                "HTTP/1.1 200 OK\r\nContent-Length: 21 x\r\n\r\n" SHORT_TRUSTED,
+                "HTTP/1.1 200 OK\r\nContent-Length: +21\r\n\r\n" SHORT_TRUSTED,
+                "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
+                /* two lengths that disagree */
+                "HTTP/1.1 200 OK\r\nContent-Length: 25\r\nContent-Length: 21\r\n\r\n"
+                SHORT_TRUSTED "    ",
         };
-        static const int expect[] = { -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG, -EMSGSIZE, -EBADMSG, -EBADMSG, -EBADMSG };
+        static const int expect[] = { -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG, -EMSGSIZE, -EBADMSG,
+                                      -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG,
+                                      -EBADMSG };
+        const int n = sizeof(bad) / sizeof(bad[0]);
         struct fake f = {};
         struct attestd_client *c;
         enum attestd_verdict v;
 
-        fake_start(&f, bad, 8);
+        assert_int_equal(sizeof(expect) / sizeof(expect[0]), n);
+        fake_start(&f, bad, (size_t) n);
         assert_int_equal(attestd_client_new(f.path, &c), 0);
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < n; i++) {
                 int r = attestd_get_verdict(c, -1, &v, NULL);
                 if (r != expect[i])
                         fail_msg("case %d: got %d (%s), want %d", i, r, attestd_strerror(r), expect[i]);
+        }
+        attestd_client_free(c);
+        fake_stop(&f);
+}
+
+/* Ensure that blanks around the length, a repeated equal length and a
+ * length-less body ended by the close are accepted. */
+static void test_length_forms(void **state)
+{
+        static const char *const ok[] = {
+                "HTTP/1.1 200 OK\r\ncontent-length:\t" "21 \r\n\r\n" SHORT_TRUSTED,
+                "HTTP/1.1 200 OK\r\nContent-Length: 21\r\nContent-Length: 21\r\n\r\n"
+                SHORT_TRUSTED "trailing",
+                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" SHORT_TRUSTED,
+        };
+        struct fake f = {};
+        struct attestd_client *c;
+        enum attestd_verdict v;
+
+        fake_start(&f, ok, 3);
+        assert_int_equal(attestd_client_new(f.path, &c), 0);
+        for (int i = 0; i < 3; i++) {
+                int r = attestd_get_verdict(c, -1, &v, NULL);
+                if (r != 0 || v != ATTESTD_VERDICT_TRUSTED)
+                        fail_msg("case %d: got %d (%s)", i, r, attestd_strerror(r));
         }
         attestd_client_free(c);
         fake_stop(&f);
@@ -249,6 +288,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_verdict_statuses),
                 cmocka_unit_test(test_malformed_answers),
+                cmocka_unit_test(test_length_forms),
                 cmocka_unit_test(test_timeout_and_unreachable),
                 cmocka_unit_test(test_wait),
                 cmocka_unit_test(test_token_and_attest),

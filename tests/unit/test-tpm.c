@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the TPM module without a TPM: DER trimming, PolicyPCR digest
- * against values computed by tpm2-tools, the TSS2_RC mapping, argument
+ * Unit tests of the TPM module without a TPM: PolicyPCR digest against
+ * values computed by tpm2-tools, the TSS2_RC mapping, argument
  * validation, and the worker machinery (ordering, completion on the loop
  * thread, retries, reconnect, cancel) with the TCTI/ESYS entry points that
  * tpm_new() uses replaced by -Wl,--wrap mocks.
@@ -97,57 +97,6 @@ static void reset_mocks(void)
 {
         mock_tcti_rc = mock_startup_rc = TSS2_RC_SUCCESS;
         mock_tcti_inits = 0;
-}
-
-/* ---- DER trimming ------------------------------------------------------------ */
-
-static void test_der_short_form(void **state)
-{
-        const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x05, 0x00, 0x00, 0x00 };
-        size_t len = 0;
-
-        assert_int_equal(tpm_der_sequence_len(der, sizeof(der), &len, NULL), 0);
-        assert_int_equal(len, 5);
-}
-
-static void test_der_long_forms(void **state)
-{
-        uint8_t buf[4096] = { 0x30, 0x82, 0x05, 0x00 };
-        size_t len = 0;
-        struct err e = {};
-
-        /* 0x500 bytes of content + 4 header bytes do not fit in... */
-        assert_int_equal(tpm_der_sequence_len(buf, 1000, &len, &e), -EBADMSG);
-        assert_non_null(strstr(e.msg, "claims 1284 bytes"));
-        /* ...but do in 4096 (an AK cert NV index with zero padding) */
-        assert_int_equal(tpm_der_sequence_len(buf, sizeof(buf), &len, NULL), 0);
-        assert_int_equal(len, 1284);
-        buf[1] = 0x81;
-        buf[2] = 0x90;
-        assert_int_equal(tpm_der_sequence_len(buf, sizeof(buf), &len, NULL), 0);
-        assert_int_equal(len, 3 + 0x90);
-}
-
-static void test_der_rejects(void **state)
-{
-        const uint8_t not_seq[] = { 0x31, 0x00 };
-        const uint8_t indefinite[] = { 0x30, 0x80, 0x00, 0x00 };
-        const uint8_t too_long[] = { 0x30, 0x85, 1, 0, 0, 0, 0 };
-        const uint8_t non_minimal[] = { 0x30, 0x81, 0x05, 0, 0, 0, 0, 0 };
-        const uint8_t truncated_len[] = { 0x30, 0x82, 0x01 };
-        const uint8_t erased[] = { 0xff, 0xff, 0xff, 0xff };
-        size_t len = 77;
-
-        assert_int_equal(tpm_der_sequence_len(not_seq, sizeof(not_seq), &len, NULL), -EBADMSG);
-        assert_int_equal(tpm_der_sequence_len(indefinite, sizeof(indefinite), &len, NULL), -EBADMSG);
-        assert_int_equal(tpm_der_sequence_len(too_long, sizeof(too_long), &len, NULL), -EBADMSG);
-        assert_int_equal(tpm_der_sequence_len(non_minimal, sizeof(non_minimal), &len, NULL), -EBADMSG);
-        assert_int_equal(tpm_der_sequence_len(truncated_len, sizeof(truncated_len), &len, NULL),
-                         -EBADMSG);
-        assert_int_equal(tpm_der_sequence_len(erased, sizeof(erased), &len, NULL), -EBADMSG);
-        assert_int_equal(tpm_der_sequence_len(not_seq, 1, &len, NULL), -EBADMSG);
-        assert_int_equal(tpm_der_sequence_len(NULL, 0, &len, NULL), -EBADMSG);
-        assert_int_equal(len, 77);      /* untouched on failure */
 }
 
 /* ---- PolicyPCR -------------------------------------------------------------- */
@@ -424,9 +373,6 @@ static void test_worker(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_der_short_form),
-                cmocka_unit_test(test_der_long_forms),
-                cmocka_unit_test(test_der_rejects),
                 cmocka_unit_test(test_policy_pcr_digest),
                 cmocka_unit_test(test_pcr_selection),
                 cmocka_unit_test(test_rc_mapping),
