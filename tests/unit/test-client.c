@@ -160,10 +160,10 @@ static void test_malformed_answers(void **state)
 static void test_length_forms(void **state)
 {
         static const char *const ok[] = {
-                "HTTP/1.1 200 OK\r\ncontent-length:\t" "21 \r\n\r\n" SHORT_TRUSTED,
-                "HTTP/1.1 200 OK\r\nContent-Length: 21\r\nContent-Length: 21\r\n\r\n"
-                SHORT_TRUSTED "trailing",
-                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" SHORT_TRUSTED,
+                ("HTTP/1.1 200 OK\r\ncontent-length:\t21 \r\n\r\n" SHORT_TRUSTED),
+                ("HTTP/1.1 200 OK\r\nContent-Length: 21\r\nContent-Length: 21\r\n\r\n"
+                 SHORT_TRUSTED "trailing"),
+                ("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" SHORT_TRUSTED),
         };
         struct fake f = {};
         struct attestd_client *c;
