@@ -385,6 +385,7 @@ if timeout 90 "$sim" start --dir "$td" --tee tdx --token-lifetime 30 >/dev/null;
         "$attestd" --config "$tmp/tdx.json" >"$tmp/tdx.out" 2>"$tmp/tdx.err" &
         tpid=$!
         pids+=("$tpid")
+        for i in $(seq 300); do [ -S "$td/attestd.sock" ] && break; kill -0 "$tpid" 2>/dev/null || break; sleep 0.05; done
         mkdir "$tmp/poll-tdx"
         o poll "$td/attestd.sock" "$tmp/replies-tdx.jsonl" "$tmp/poll-tdx" &
         tpoller=$!
@@ -416,6 +417,7 @@ if timeout 90 "$sim" start --dir "$td" --tee tdx --token-lifetime 30 >/dev/null;
                 --policy "$td/policy.json" --attestctl "$attestctl" >"$tmp/judge-tdx.out"
         cat "$tmp/judge-tdx.out"
         false_tdx=$(sed -n 's/.*false_trusted=\([0-9]*\).*/\1/p' "$tmp/judge-tdx.out" | head -1)
+        check "TDX: every poll was answered" 'grep -q "unanswered=0 " "$tmp/judge-tdx.out"'
         "$sim" stop --dir "$td" >/dev/null
 else
         bad "cannot start the TDX sim"
