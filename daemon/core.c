@@ -168,6 +168,7 @@ static void audit_write(struct core *c, enum audit_event ev, const struct audit_
 static int current_verdict(struct core *c, time_t now, struct verdict **ret)
 {
         struct verdict *v = NULL;
+        int64_t nbf = 0;
         int r;
 
         if (!c->verdict) {
@@ -201,6 +202,22 @@ static int current_verdict(struct core *c, time_t now, struct verdict **ret)
                 r = verdict_add_reason(v, VERDICT_CODE_TOKEN_EXPIRED,
                                        "the token expired at %s and could not be renewed%s%s", when,
                                        c->last_code[0] ? ": " : "", c->last_code[0] ? c->last_message : "");
+                if (r < 0) {
+                        verdict_free(v);
+                        return r;
+                }
+        }
+        /* A wall clock set back before nbf: the token would not verify now. */
+        if (v->state == VERDICT_TRUSTED && c->token && jose_token_get_nbf(c->token, &nbf) == 0 &&
+            (int64_t) now < nbf - (int64_t) c->cfg->maa.clock_skew_s) {
+                char when[RFC3339_MAX];
+
+                fmt_time((time_t) nbf, when);
+                v->state = VERDICT_UNKNOWN;
+                json_array_clear(v->reasons);
+                r = verdict_add_reason(v, VERDICT_CODE_TOKEN_INVALID,
+                                       "the token is not valid before %s (allowed skew %u s): the wall clock is "
+                                       "behind it", when, c->cfg->maa.clock_skew_s);
                 if (r < 0) {
                         verdict_free(v);
                         return r;

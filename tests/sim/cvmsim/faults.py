@@ -7,7 +7,7 @@ MAA_TRANSPORT = ("http-500", "http-503", "http-429", "hang", "slow", "truncated"
 MAA_TOKEN = ("wrong-signature", "wrong-issuer", "unknown-kid", "expired",
              "not-yet-valid", "alg-none")
 IMDS = ("imds-down", "imds-500")
-TPM = ("tpm-error", "tpm-drop")
+TPM = ("tpm-error", "tpm-drop", "tpm-crash")
 ACTIONS = ("key-rotation",)
 ALL = MAA_TRANSPORT + MAA_TOKEN + IMDS + TPM + ACTIONS
 
@@ -43,11 +43,14 @@ class FaultState:
             self.slots.clear()
             self.cleared.set()
 
-    def take(self, slot, kinds=None):
-        """Consume one application of the slot's fault if its kind is in kinds."""
+    def take(self, slot, kinds=None, accept=None):
+        """Consume one application of the slot's fault if its kind is in kinds
+        and accept(kind, opts) (when given) says it applies."""
         with self.lock:
             f = self.slots.get(slot)
             if f is None or (kinds is not None and f["kind"] not in kinds):
+                return None
+            if accept is not None and not accept(f["kind"], f["opts"]):
                 return None
             if not f["infinite"]:
                 f["remaining"] -= 1

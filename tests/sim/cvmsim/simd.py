@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,7 +31,8 @@ CMD_SHUTDOWN = 3
 
 
 def pdeathsig():
-    """Child helper: die with SIGTERM when the simulator daemon dies."""
+    """Child helper: die with SIGTERM when the simulator daemon dies (strictly:
+    when the thread that started it ends, hence Sim.spawner)."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -65,6 +67,10 @@ class Sim:
         self.trust = {}
         self.started = time.time()
         self.report_writes = 0
+        self.swtpm_restarts = 0
+        # swtpm is always started from this one thread, which lives as long
+        # as the daemon: PR_SET_PDEATHSIG fires when the forking thread ends.
+        self.spawner = ThreadPoolExecutor(max_workers=1)
         self.state_lock = threading.RLock()
         rd = os.path.join(self.dir, "run")
         if len(rd) + len("/control.sock") > 100:
@@ -82,6 +88,13 @@ class Sim:
         os.makedirs(self.rundir, exist_ok=True)
         self.data_path = os.path.join(self.rundir, "tpm-data.sock")
         self.ctrl_path = os.path.join(self.rundir, "tpm-ctrl.sock")
+        self.spawner.submit(self.spawn_swtpm).result()
+        self.up = vtpm.Upstream(self.data_path)
+        self.up.connect(timeout=10)
+
+    def spawn_swtpm(self):
+        """Run swtpm on the state in DIR/swtpm (kept across restarts)."""
+        st = self.path("swtpm")
         for p in (self.data_path, self.ctrl_path):
             if os.path.exists(p):
                 os.unlink(p)
@@ -105,8 +118,33 @@ class Sim:
             if time.monotonic() > deadline:
                 raise RuntimeError("swtpm did not create its sockets within 15 s")
             time.sleep(0.005)
-        self.up = vtpm.Upstream(self.data_path)
-        self.up.connect(timeout=10)
+
+    def swtpm_exited(self):
+        with self.state_lock:
+            return self.swtpm.poll() is not None
+
+    def crash_tpm(self, cmd):
+        """Fault tpm-crash: SIGKILL swtpm with cmd in flight, then run it again
+        on its saved state (NV indices and persistent objects survive, like
+        after a power loss) and boot it like `reboot` does. Nothing else
+        reaches the TPM meanwhile (the upstream lock is held throughout)."""
+        with self.state_lock, self.up.lock:
+            try:
+                if self.up.sock is not None:
+                    self.up.sock.sendall(cmd)
+            except OSError:
+                pass
+            self.swtpm.kill()
+            self.swtpm.wait()
+            self.up.close()
+            self.spawner.submit(self.spawn_swtpm).result()
+            self.up.connect(timeout=10)
+            self.swtpm_restarts += 1
+            self.tamper.pop("pcr", None)
+            self.extend_log()
+            self.write_report(bytes(64))
+        self.save_state()
+        log.info("swtpm restarted after a crash (pid %d)", self.swtpm.pid)
 
     def tpm_reset(self):
         """_TPM_Init through swtpm's control channel, then TPM2_Startup(CLEAR)."""
@@ -381,6 +419,7 @@ class Sim:
             "imds_url": self.emu.imds_url, "uptime_s": round(time.time() - self.started, 3),
             "tamper": dict(self.tamper), "faults": self.faults.snapshot(),
             "report_writes": self.report_writes,
+            "swtpm_restarts": self.swtpm_restarts,
             "regen_pending": self.regen.pending(),
             "proxy": dict(self.paravisor.stats), "emulator": dict(self.emu.counts),
             "kids": [k.kid for k in self.emu.keys],
@@ -400,7 +439,7 @@ class Sim:
             if kind == "key-rotation":
                 return {"kid": self.emu.rotate(bool(req.get("drop_old")))}
             opts = {}
-            for k in ("retry_after", "delay_ms", "rc"):
+            for k in ("retry_after", "delay_ms", "rc", "cc"):
                 if req.get(k) is not None:
                     opts[k] = req[k]
             self.faults.set(kind, int(req.get("count", 1)), **opts)
@@ -498,7 +537,7 @@ class Sim:
         self.emu.set_signing_key(self.keys["maa_sign"])
         self.regen = vtpm.Regenerator(self.delay_s, self.regenerate_from_nv)
         self.paravisor = vtpm.Paravisor(self.up, self.ctrl_path, self.faults,
-                                        self.user_data_written)
+                                        self.user_data_written, self.crash_tpm)
         ctl = os.path.join(self.rundir, "control.sock")
         if os.path.exists(ctl):
             os.unlink(ctl)
@@ -602,7 +641,7 @@ def main(argv):
     notify("READY " + json.dumps({"tpm_port": sim.paravisor.port, "maa_url": sim.emu.url,
                                    "imds_url": sim.emu.imds_url}))
     while not sim.stop_event.wait(0.5):
-        if sim.swtpm.poll() is not None:
+        if sim.swtpm_exited():
             log.error("swtpm exited unexpectedly (status %s)", sim.swtpm.returncode)
             break
     sim.shutdown()

@@ -260,11 +260,12 @@ def bind_pair(host="127.0.0.1", attempts=200):
 
 
 class Paravisor:
-    def __init__(self, upstream, ctrl_path, faults, on_user_data_written):
+    def __init__(self, upstream, ctrl_path, faults, on_user_data_written, on_crash):
         self.up = upstream
         self.ctrl_path = ctrl_path
         self.faults = faults
         self.on_user_data_written = on_user_data_written
+        self.on_crash = on_crash
         self.data_sock, self.ctrl_sock, self.port = bind_pair()
         self.stopping = False
         self.clients = set()
@@ -325,11 +326,16 @@ class Paravisor:
             if cmd is None:
                 return
             tag, size, cc = tpm.header(cmd)
-            fault = self.faults.take("tpm")
+            fault = self.faults.take("tpm", accept=lambda kind, opts: opts.get("cc") in (None, cc))
             if fault is not None:
                 kind, opts = fault
                 if kind == "tpm-drop":
                     log.info("fault tpm-drop: closing client mid-command 0x%x", cc)
+                    conn.shutdown(socket.SHUT_RDWR)
+                    return
+                if kind == "tpm-crash":
+                    log.info("fault tpm-crash: swtpm killed with command 0x%x in flight", cc)
+                    self.on_crash(cmd)
                     conn.shutdown(socket.SHUT_RDWR)
                     return
                 if kind == "tpm-error":
