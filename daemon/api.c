@@ -176,6 +176,12 @@ static void route_token(struct api_server *srv, struct httpd_request *req, const
                             "no trusted token is held right now");
                 return;
         }
+        if (r == -EIO) {
+                reply_error(srv, req, "token", 503, "Retry-After: 5\r\n", "audit_unavailable",
+                            "the hand-out cannot be recorded in the audit log, so no token is handed out "
+                            "(see /v1/status)");
+                return;
+        }
         if (r < 0 || !jwt) {
                 reply_error(srv, req, "token", 500, NULL, "internal", "the token is unavailable (%s)",
                             strerror(r < 0 ? -r : EINVAL));

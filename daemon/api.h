@@ -67,7 +67,8 @@ struct api_ops {
 
         /* GET /v1/token for an authorized caller (audit the hand-out).
          * 0 and *ret_jwt (callee-allocated, free()d by the API after wiping),
-         * -ENODATA when no trusted token is held (503), other -errno (500). */
+         * -ENODATA when no trusted token is held (503), -EIO when the
+         * hand-out cannot be audited (503), other -errno (500). */
         int (*token)(void *ud, const struct api_caller *caller, char **ret_jwt);
 
         /* POST /v1/attest for an authorized caller. nonce (1..64 bytes) is

@@ -130,8 +130,11 @@ static json_t *time_or_null(time_t t)
 
 /* ---- audit ---------------------------------------------------------------- */
 
-static void audit_write(struct core *c, enum audit_event ev, const struct audit_caller *caller, const char *outcome,
-                        const char *jti, const uint8_t *evidence_sha256, json_t *extra)
+/* Append one record (extra is consumed). A failure is counted, logged and
+ * reported in the status; it is returned so that a token hand-out can be
+ * refused rather than go unrecorded. */
+static int audit_write(struct core *c, enum audit_event ev, const struct audit_caller *caller, const char *outcome,
+                       const char *jti, const uint8_t *evidence_sha256, json_t *extra)
 {
         char ev_hex[SHA256_HEX_LEN + 1];
         struct audit_record rec = {
@@ -151,7 +154,7 @@ static void audit_write(struct core *c, enum audit_event ev, const struct audit_
         }
         if (!c->audit) {
                 json_decref(extra);
-                return;
+                return 0;
         }
         r = audit_append(c->audit, &rec, &e);
         if (r < 0) {
@@ -160,6 +163,7 @@ static void audit_write(struct core *c, enum audit_event ev, const struct audit_
                 (void) notify_status(c->notify, "audit log failing: %s", e.msg);
         }
         json_decref(extra);
+        return r < 0 ? r : 0;
 }
 
 /* ---- the effective verdict -------------------------------------------------- */
@@ -262,8 +266,8 @@ static void state_changed(struct core *c, const char *why)
         if (now == c->reported)
                 return;
         log_notice("Verdict %s -> %s (%s)", from, to, why);
-        audit_write(c, AUDIT_EVENT_VERDICT_CHANGE, NULL, to, c->token ? jose_token_get0_jti(c->token) : NULL, NULL,
-                    json_pack("{s:s,s:s}", "from", from, "reason", why));
+        (void) audit_write(c, AUDIT_EVENT_VERDICT_CHANGE, NULL, to, c->token ? jose_token_get0_jti(c->token) : NULL, NULL,
+                           json_pack("{s:s,s:s}", "from", from, "reason", why));
         (void) notify_status(c->notify, "verdict %s (%s)", to, why);
         c->reported = now;
 }
@@ -341,7 +345,15 @@ static void answer_waiter(struct core *c, struct waiter *w, const json_t *base, 
                 status = 500;
         }
         caller_of(&w->caller, &ac);
-        audit_write(c, AUDIT_EVENT_FRESH_ATTEST, &ac, outcome, jti, evidence, json_pack("{s:s}", "nonce_key", w->key));
+        if (audit_write(c, AUDIT_EVENT_FRESH_ATTEST, &ac, outcome, jti, evidence,
+                        json_pack("{s:s}", "nonce_key", w->key)) < 0 && json_object_get(doc, "token")) {
+                /* no token leaves unrecorded */
+                json_decref(doc);
+                doc = json_pack("{s:{s:s,s:s}}", "error", "code", "audit_unavailable", "message",
+                                "the token cannot be recorded in the audit log, so it is not handed out "
+                                "(see /v1/status)");
+                status = 503;
+        }
         w->done(w->done_ud, status, doc);
 }
 
@@ -406,12 +418,12 @@ static void run_done(struct attest_outcome *o, void *userdata)
         }
         log_info("Attestation %s: %s (MAA %.3f s)", attest_status_to_string(o->status),
                  o->status == ATTEST_OK ? "token verified" : o->message, o->maa_seconds);
-        audit_write(c, AUDIT_EVENT_ATTESTATION, NULL,
-                    outcome_name(o, definitive ? c->verdict : NULL),
-                    definitive && o->status == ATTEST_OK ? jose_token_get0_jti(c->token) : NULL,
-                    o->have_evidence ? o->evidence_sha256 : NULL,
-                    json_pack("{s:s,s:s,s:f,s:i}", "code", o->code ? o->code : "ok", "message", o->message,
-                              "maa_seconds", o->maa_seconds, "fresh_callers", (int) n_batch));
+        (void) audit_write(c, AUDIT_EVENT_ATTESTATION, NULL,
+                           outcome_name(o, definitive ? c->verdict : NULL),
+                           definitive && o->status == ATTEST_OK ? jose_token_get0_jti(c->token) : NULL,
+                           o->have_evidence ? o->evidence_sha256 : NULL,
+                           json_pack("{s:s,s:s,s:f,s:i}", "code", o->code ? o->code : "ok", "message", o->message,
+                                     "maa_seconds", o->maa_seconds, "fresh_callers", (int) n_batch));
 
         /* Fresh-attest callers of this run get its result, nonce keys and all. */
         if (!TAILQ_EMPTY(&c->batch)) {
@@ -638,7 +650,8 @@ static int op_token(void *ud, const struct api_caller *caller, char **ret_jwt)
         if (!c->token || effective_state(c) != VERDICT_TRUSTED)
                 return -ENODATA;
         caller_of(caller, &ac);
-        audit_write(c, AUDIT_EVENT_TOKEN_ISSUED, &ac, "issued", jose_token_get0_jti(c->token), NULL, NULL);
+        if (audit_write(c, AUDIT_EVENT_TOKEN_ISSUED, &ac, "issued", jose_token_get0_jti(c->token), NULL, NULL) < 0)
+                return -EIO;    /* no token leaves unrecorded */
         *ret_jwt = xstrdup(jose_token_get0_raw(c->token, &len));
         return 0;
 }
@@ -786,8 +799,8 @@ static void reload_failed(struct core *c, struct diag_list *errs, const char *wh
         json_decref(c->last_reload_errors);
         c->last_reload_errors = list;
         c->last_reload_ok = false;
-        audit_write(c, AUDIT_EVENT_CONFIG_RELOAD, NULL, "rejected", NULL, NULL,
-                    json_pack("{s:s,s:O}", "what", what, "errors", list));
+        (void) audit_write(c, AUDIT_EVENT_CONFIG_RELOAD, NULL, "rejected", NULL, NULL,
+                           json_pack("{s:s,s:O}", "what", what, "errors", list));
         diag_list_done(errs);
 }
 
@@ -829,8 +842,8 @@ static void reload(struct core *c)
         c->last_reload_errors = json_array();
         c->last_reload_ok = true;
         log_notice("Reloaded: policy '%s' sha256 %s", policy_get_name(pol), policy_get_sha256(pol));
-        audit_write(c, AUDIT_EVENT_CONFIG_RELOAD, NULL, "applied", NULL, NULL,
-                    json_pack("{s:s}", "policy", policy_get_name(pol)));
+        (void) audit_write(c, AUDIT_EVENT_CONFIG_RELOAD, NULL, "applied", NULL, NULL,
+                           json_pack("{s:s}", "policy", policy_get_name(pol)));
         /* The held token, judged again under the new policy. */
         if (c->token) {
                 struct verdict *v = NULL;

@@ -300,8 +300,14 @@ if [ ${#ns[@]} -gt 0 ]; then
         check "disk full: attestd_audit_write_failures_total counts it ($n)" '[ "${n:-0}" -ge 1 ]'
         check "disk full: the daemon logs it" 'grep -q "The audit trail is failing" "$tmp/daemon.err"'
         observe "disk full: the daemon keeps attesting and serving (fresh and trusted)" "$fresh"
-        code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" http://localhost/v1/token)
-        echo "#    disk full: GET /v1/token -> $code (its token_issued record cannot be written)"
+        # every token hand-out is audited: none leaves unrecorded
+        code=$(curl -s -o "$tmp/tok.json" -w '%{http_code}' --unix-socket "$sock" http://localhost/v1/token)
+        check "disk full: GET /v1/token is refused, 503 audit_unavailable ($code)" \
+                '[ "$code" = 503 ] && grep -q "\"audit_unavailable\"" "$tmp/tok.json" && ! grep -q "eyJ" "$tmp/tok.json"'
+        code=$(curl -s -o "$tmp/att.json" -w '%{http_code}' --max-time 30 --unix-socket "$sock" \
+                -H 'Content-Type: application/json' -d '{"nonce":"ZGlzay1mdWxs"}' http://localhost/v1/attest)
+        check "disk full: POST /v1/attest is refused, 503 audit_unavailable ($code)" \
+                '[ "$code" = 503 ] && grep -q "\"audit_unavailable\"" "$tmp/att.json" && ! grep -q "eyJ" "$tmp/att.json"'
         rm -f "$av/fill"
         run >/dev/null
         observe "space again: the audit log is healthy" 's["audit"]["healthy"]'
