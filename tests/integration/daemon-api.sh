@@ -39,16 +39,6 @@ as() {          # as ROLE COMMAND...
         if [ -z "${who[$role]}" ]; then "$@"; else setpriv ${who[$role]} -- "$@"; fi
 }
 
-# mkconfig SRC DST JSON: DST is SRC with JSON's sections merged in
-mkconfig() {
-        $py - "$@" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-for section, values in json.loads(sys.argv[3]).items():
-    c.setdefault(section, {}).update(values)
-json.dump(c, open(sys.argv[2], "w"), indent=1)
-PY
-}
 status_of() {   # HTTP status of GET /readyz on a socket, 000 if none
         curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$1" http://localhost/readyz
 }

@@ -43,6 +43,17 @@ daemon_setup() {
         timeout 90 "$sim" start --dir "$tmp/sim" "$@" >/dev/null || { echo "FAIL: cannot start the sim"; exit 1; }
 }
 
+# mkconfig SRC DST JSON: DST is SRC with JSON's sections merged in
+mkconfig() {
+        $py - "$@" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+for section, values in json.loads(sys.argv[3]).items():
+    c.setdefault(section, {}).update(values)
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+}
+
 ok() { pass=$((pass + 1)); echo "ok   $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 # check NAME EXPR: ok if the shell expression EXPR (evaluated here) is true

@@ -90,15 +90,6 @@ settle() {
 resume() { rm -f "$tmp/poll/pause"; }
 
 # ---- the daemon: config, audit on a tmpfs of its own, clock shim -----------------
-mkconfig() {
-        $py - "$@" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-for section, values in json.loads(sys.argv[3]).items():
-    c.setdefault(section, {}).update(values)
-json.dump(c, open(sys.argv[2], "w"), indent=1)
-PY
-}
 cp "$d/policy.json" "$tmp/policy.json"
 auditdir=$tmp/audit
 mkdir -m 0755 "$auditdir"
