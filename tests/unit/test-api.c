@@ -770,6 +770,9 @@ static void test_slowloris(void **state)
                 if (code != 0 || resp[0] || recv(fd, resp, 1, MSG_PEEK) == 0)
                         break;
         }
+        /* the deadline may fire in the last pump of a window, the reply unread */
+        if (code == 0)
+                code = cli_recv(fd, resp, sizeof(resp), 1000);
         elapsed = ms_now() - start_ms;
         assert_true(sent < sizeof(req) - 1);
         assert_true(elapsed >= 400 && elapsed <= 1500);
