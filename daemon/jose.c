@@ -160,11 +160,15 @@ static int jwk_load_x5c(struct jwk *k, const json_t *entry, const json_t *x5c, s
         json_array_foreach(x5c, i, v) {
                 const char *s = json_string_value(v);
 
-                if (!s)
-                        return err_set(e, -EBADMSG, "x5c[%zu] is not a string", i);
-                if (json_string_length(v) > (JWKS_CERT_MAX_BYTES + 2) / 3 * 4)
-                        return err_set(e, -E2BIG, "x5c[%zu] is larger than %d bytes",
-                                       i, JWKS_CERT_MAX_BYTES);
+                if (!s) {
+                        r = err_set(e, -EBADMSG, "x5c[%zu] is not a string", i);
+                        goto out;
+                }
+                if (json_string_length(v) > (JWKS_CERT_MAX_BYTES + 2) / 3 * 4) {
+                        r = err_set(e, -E2BIG, "x5c[%zu] is larger than %d bytes",
+                                    i, JWKS_CERT_MAX_BYTES);
+                        goto out;
+                }
                 free(der);
                 der = NULL;
                 r = b64_decode(s, json_string_length(v), B64_STD, &der, &der_len);
