@@ -432,7 +432,9 @@ static void run_done(struct attest_outcome *o, void *userdata)
                 json_t *base = NULL;
                 int status = 500;
 
-                if (rv && verdict_to_json(rv, now, true, &base) >= 0) {
+                /* The verdict's token fields are GET /v1/verdict's: a caller
+                 * gets the token itself, and only when one was issued. */
+                if (rv && verdict_to_json(rv, now, false, &base) >= 0) {
                         status = http_status_of(rv->state);
                         if (jti) {
                                 size_t len;

@@ -235,6 +235,14 @@ check "token withheld after a refusal" [ "$(get /v1/token)" = 503 ]
 refresh
 check "after the refusal -> trusted again" wait_verdict trusted 1
 check "token served when trusted" [ "$(get /v1/token)" = 200 ]
+"$sim" fault --dir "$d" refuse-evidence --count 1 >/dev/null
+code=$(curl -s -o "$tmp/attest-refused.json" -w '%{http_code}' --max-time 30 --unix-socket "$sock" \
+        -H 'Content-Type: application/json' -d '{"nonce":"AAECAwQ="}' http://localhost/v1/attest)
+check "POST /v1/attest refused by MAA: 403 maa-refused, neither token nor nonce_key" \
+        [ "$code $(json "$tmp/attest-refused.json" '[d["reasons"][0]["code"], "token" in d, "nonce_key" in d]')" = \
+          '403 ["maa-refused", false, false]' ]
+refresh
+check "... and trusted again" wait_verdict trusted 1
 
 # ---- the TPM paused, dropped, reset ---------------------------------------------
 swtpm_pid=$(cat "$d/swtpm.pid")
