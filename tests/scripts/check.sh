@@ -11,7 +11,8 @@ fixtures=""
 # clang, warnings as errors: the tree must build clean with both compilers.
 # This build has no sanitizer, so it also builds the static attestctl and
 # runs the attestctl test, whose chroot part needs that binary, and a smoke
-# run of every benchmark (tests/bench; figures only, nothing is timed).
+# run of every benchmark (tests/bench; figures only, nothing is timed) and
+# of the soak (tests/soak, 20 s: every check but memory flatness).
 rm -rf build/clang && mkdir -p build/clang && (cd build/clang &&
         "$top/configure" --quiet CC=clang --enable-unit --enable-integration \
                 ${fixtures:+FIXTURES_DIR="$fixtures"} &&
@@ -19,7 +20,7 @@ rm -rf build/clang && mkdir -p build/clang && (cd build/clang &&
         make attestctl-static &&
         { make check TESTS=tests/integration/attestctl.sh >/dev/null ||
           { cat tests/integration/attestctl.log; exit 1; }; } &&
-        make bench-smoke)
+        make bench-smoke && make soak-smoke)
 # libFuzzer: every parser target, a bounded time each (FUZZ_SECONDS, default 15)
 rm -rf build/fuzz && mkdir -p build/fuzz && (cd build/fuzz &&
         "$top/configure" --quiet CC=clang --enable-fuzzing --with-sanitizer=address,undefined \
